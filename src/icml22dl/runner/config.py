@@ -1,0 +1,249 @@
+"""Typed experiment configs: declared ranges, validation, CLI overrides and run hashes.
+
+A paper's ``Config`` is a frozen dataclass deriving from :class:`ExperimentConfig`; each
+field is declared with :func:`param`, which records its allowed range or choices and a
+help text naming its source. Construction validates every field, so an invalid config
+never reaches any work.
+
+Example:
+    >>> @dataclass(frozen=True)
+    ... class Config(ExperimentConfig):
+    ...     lr: float = param(0.1, low=0.0, low_inclusive=False, help="step size (paper, Sec. 4)")
+    >>> Config(lr=-1.0)
+    Traceback (most recent call last):
+    ValueError: Config.lr=-1.0 is out of range: must be > 0.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+HASH_LENGTH = 12
+
+
+def param(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    choices: Sequence[Any] | None = None,
+    help: str = "",
+) -> Any:
+    """Declare a config field with its default, its allowed range or choices and its source.
+
+    Args:
+        default: the default value (immutable: use tuples, not lists).
+        low, high: bounds for numbers (each element of a tuple is checked).
+        low_inclusive, high_inclusive: whether the bounds are allowed values.
+        choices: the allowed values, for categorical fields.
+        help: one line: what the field is and where its value comes from.
+    """
+    meta = {
+        "low": low,
+        "high": high,
+        "low_inclusive": low_inclusive,
+        "high_inclusive": high_inclusive,
+        "choices": tuple(choices) if choices is not None else None,
+        "help": help,
+    }
+    return field(default=default, metadata=meta)
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    parts = []
+    if meta.get("low") is not None:
+        parts.append(f"{'>=' if meta['low_inclusive'] else '>'} {meta['low']}")
+    if meta.get("high") is not None:
+        parts.append(f"{'<=' if meta['high_inclusive'] else '<'} {meta['high']}")
+    return " and ".join(parts)
+
+
+def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
+    low, high = meta.get("low"), meta.get("high")
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    if low is not None and (value < low or (value == low and not meta["low_inclusive"])):
+        return False
+    if high is not None and (value > high or (value == high and not meta["high_inclusive"])):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Base class of every paper's frozen ``Config``: validates its fields on construction."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field's type, range and choices, then :meth:`check` for cross-field rules.
+
+        Raises:
+            ValueError: naming the field, the bad value and the allowed range.
+        """
+        name = type(self).__name__
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            meta = f.metadata
+            _check_type(name, f.name, value, hints[f.name])
+            choices = meta.get("choices")
+            if choices is not None and value not in choices:
+                raise ValueError(f"{name}.{f.name}={value!r} is not allowed: choose one of {list(choices)}")
+            if meta.get("low") is not None or meta.get("high") is not None:
+                items = value if isinstance(value, tuple) else (value,)
+                for item in items:
+                    if not _in_range(item, meta):
+                        raise ValueError(
+                            f"{name}.{f.name}={value!r} is out of range: must be {_range_text(meta)}"
+                        )
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules; override and raise ``ValueError`` naming the fields."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        """A validated copy with ``changes`` applied; unknown field names raise ``ValueError``."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no field {unknown[0]!r}; fields: {sorted(known)}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, assignments: Sequence[str]) -> "ExperimentConfig":
+        """Apply CLI assignments ``["field=value", ...]``, each value parsed by the field's type."""
+        hints = typing.get_type_hints(type(self))
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for assignment in assignments:
+            key, sep, text = assignment.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep:
+                raise ValueError(f"--set {assignment!r}: expected field=value")
+            if key not in fields:
+                raise ValueError(
+                    f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}"
+                )
+            changes[key] = parse_value(key, text.strip(), hints[key])
+        return self.replace(**changes)
+
+    def config_hash(self) -> str:
+        """The run-directory name: a hash of every field's value (see :func:`config_hash`)."""
+        return config_hash(self)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, Any, str, str]]:
+        """Rows ``(field, type, default, allowed, help)`` for ``icml22dl run SLUG --help-config``."""
+        hints = typing.get_type_hints(cls)
+        rows = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            allowed = (
+                "one of " + ", ".join(map(str, meta["choices"])) if meta.get("choices") else _range_text(meta)
+            )
+            rows.append((f.name, _type_name(hints[f.name]), f.default, allowed, meta.get("help", "")))
+        return rows
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """SHA-256 (first 12 hex digits) of the config's class name and every field's value.
+
+    DESIGN.md names run directories by a hash of the non-default fields. Hashing only the
+    fields that differ from the class defaults lets a changed default silently reuse results
+    computed under the old default; hashing every field means a changed default (or a new
+    field) always lands in a new directory, so a stored result always matches its config.
+    """
+    payload = json.dumps(
+        {"config": type(config).__qualname__, "fields": config.to_dict()},
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _check_type(owner: str, name: str, value: Any, tp: Any) -> None:
+    origin = typing.get_origin(tp)
+    ok: bool
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp in (str, bool):
+        ok = isinstance(value, tp)
+    elif origin is tuple:
+        ok = isinstance(value, tuple)
+        if ok:
+            (item_tp, *_rest) = typing.get_args(tp)
+            for item in value:
+                _check_type(owner, name, item, item_tp)
+    elif origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = typing.get_args(tp)
+        ok = any(_matches(value, arg) for arg in args)
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{owner}.{name}={value!r} has the wrong type: expected {_type_name(tp)}")
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    try:
+        _check_type("", "", value, tp)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_value(name: str, text: str, tp: Any) -> Any:
+    """Parse the text of ``--set name=text`` into the field's declared type."""
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+        if origin is tuple:
+            (item_tp, *_rest) = typing.get_args(tp)
+            return tuple(parse_value(name, item, item_tp) for item in text.split(",") if item.strip())
+        args = typing.get_args(tp)
+        if args:
+            if text.lower() == "none" and type(None) in args:
+                return None
+            for arg in args:
+                if arg is type(None):
+                    continue
+                try:
+                    return parse_value(name, text, arg)
+                except ValueError:
+                    continue
+    except ValueError:
+        pass
+    raise ValueError(f"{name}={text!r} cannot be parsed as {_type_name(tp)}")

@@ -1,0 +1,96 @@
+"""The contract between a paper module and the runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from icml22dl.runner.claims import Claim
+from icml22dl.runner.config import ExperimentConfig
+from icml22dl.runner.store import RunLog
+
+SCALES = ("quick", "paper")
+
+RunFn = Callable[[ExperimentConfig, int, RunLog], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A step-wise plot for the report: ``y`` keys of ``metrics.jsonl`` against ``x``."""
+
+    title: str
+    y: tuple[str, ...]
+    x: str = "step"
+    ylabel: str = ""
+    logy: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {"title": self.title, "x": self.x, "y": list(self.y), "ylabel": self.ylabel, "logy": self.logy}
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper's experiment: config class, presets, run function and claim.
+
+    Attributes:
+        slug: the registry key (``icml22dl run <slug>``).
+        config_class: the paper's frozen ``Config`` dataclass.
+        presets: at least ``quick`` (CPU, minutes) and ``paper`` (the paper's own setting).
+        run: ``run(config, seed, log) -> {metric: value}``, the metrics of one seed.
+        claim: the claim and its criteria, from the targets table.
+        components: the public components the paper contributes, for the README table.
+        curves: step-wise figures for the report.
+        summary: per-seed metrics the CLI prints beside the criteria's own.
+        seeds: default seeds of a claim check.
+    """
+
+    slug: str
+    config_class: type[ExperimentConfig]
+    presets: Mapping[str, ExperimentConfig]
+    run: RunFn
+    claim: Claim
+    components: tuple[str, ...] = ()
+    curves: tuple[Curve, ...] = ()
+    summary: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        missing = [s for s in SCALES if s not in self.presets]
+        if missing:
+            raise ValueError(f"paper {self.slug!r} lacks presets {missing}")
+        for name, preset in self.presets.items():
+            if not isinstance(preset, self.config_class):
+                raise ValueError(f"paper {self.slug!r}: preset {name!r} is not a {self.config_class.__name__}")
+        if self.claim.slug != self.slug:
+            raise ValueError(f"paper {self.slug!r} carries the claim of {self.claim.slug!r}")
+
+    def preset(self, scale: str) -> ExperimentConfig:
+        """The preset config of ``scale``; unknown scales raise ``ValueError`` naming them."""
+        if scale not in self.presets:
+            raise ValueError(f"scale={scale!r} is unknown for {self.slug!r}: choose one of {sorted(self.presets)}")
+        return self.presets[scale]
+
+    @property
+    def title(self) -> str:
+        return self.claim.title
+
+
+@dataclass
+class PaperRegistry:
+    """Papers by slug: ``register``, ``get``, ``list``."""
+
+    papers: dict[str, Paper] = field(default_factory=dict)
+
+    def register(self, paper: Paper) -> Paper:
+        if paper.slug in self.papers:
+            raise ValueError(f"paper slug {paper.slug!r} is already registered")
+        self.papers[paper.slug] = paper
+        return paper
+
+    def get(self, slug: str) -> Paper:
+        if slug not in self.papers:
+            raise ValueError(f"unknown paper slug {slug!r}; registered: {sorted(self.papers)}")
+        return self.papers[slug]
+
+    def list(self) -> list[str]:
+        return sorted(self.papers)

@@ -1,0 +1,72 @@
+import math
+
+import pytest
+
+from icml22dl.runner.claims import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Claim,
+    Criterion,
+    load_claim,
+    load_targets,
+)
+
+
+def crit(**kw):
+    base = dict(id="c", metric="m", description="d", op=">=", threshold=1.0)
+    return Criterion(**{**base, **kw})
+
+
+def test_mean_reduction_and_summary():
+    record = crit(reduce="mean").evaluate({0: 0.5, 1: 1.5, 2: 1.3})
+    assert record["value"] == pytest.approx(1.1)
+    assert record["std"] == pytest.approx(0.52915, rel=1e-4)
+    assert record["verdict"] == REPRODUCED
+    assert record["per_seed"] == {"0": 0.5, "1": 1.5, "2": 1.3}
+
+
+def test_all_needs_every_seed():
+    assert crit(reduce="all").evaluate({0: 2.0, 1: 0.9})["verdict"] == NOT_REPRODUCED
+    assert crit(reduce="all", op="<", threshold=1.0).evaluate({0: 0.2, 1: 0.9})["verdict"] == REPRODUCED
+    assert crit(reduce="all", op="<", threshold=1.0).evaluate({0: 0.2, 1: 1.0})["verdict"] == NOT_REPRODUCED
+    assert crit(reduce="sum", op="<=", threshold=3.0).evaluate({0: 1.0, 1: 2.5})["verdict"] == NOT_REPRODUCED
+
+
+def test_inconclusive_band():
+    c = crit(threshold=0.15, inconclusive=0.05)
+    assert c.evaluate({0: 0.10})["verdict"] == INCONCLUSIVE
+    assert c.evaluate({0: 0.01})["verdict"] == NOT_REPRODUCED
+    with pytest.raises(ValueError, match="failing side"):
+        crit(threshold=0.15, inconclusive=0.2)
+
+
+def test_a_missing_or_nan_seed_is_inconclusive_never_a_pass():
+    assert crit().evaluate({0: 2.0, 1: None})["verdict"] == INCONCLUSIVE
+    assert crit().evaluate({0: 2.0, 1: math.nan})["verdict"] == INCONCLUSIVE
+
+
+def test_claim_verdict_combines_criteria_of_the_scale():
+    claim = Claim("s", "t", "p", "st", (crit(id="a"), crit(id="b", scales=("paper",))))
+    assert [c["id"] for c in claim.judge("quick", {0: {"m": 2.0}})["criteria"]] == ["a"]
+    assert claim.judge("quick", {0: {"m": 2.0}})["verdict"] == REPRODUCED
+    assert claim.judge("quick", {0: {"m": 0.0}})["verdict"] == NOT_REPRODUCED
+    assert claim.judge("quick", {0: {}})["verdict"] == INCONCLUSIVE
+
+
+def test_bad_criteria_are_rejected():
+    with pytest.raises(ValueError, match="op='=='"):
+        crit(op="==")
+    with pytest.raises(ValueError, match="reduce='median'"):
+        crit(reduce="median")
+
+
+def test_targets_table_rows_build_claims():
+    targets = load_targets()
+    for slug in targets:
+        claim = load_claim(slug, targets)
+        assert claim.criteria, slug
+        for criterion in claim.criteria:
+            assert criterion.why, f"{slug}.{criterion.id} has no reason for its threshold"
+    with pytest.raises(ValueError, match="no claim for slug 'nope'"):
+        load_claim("nope", targets)
