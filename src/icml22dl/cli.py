@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write report.html and CSVs for a results root")
     report.add_argument("root", nargs="?", default=DEFAULT_ROOT)
+
+    readme = sub.add_parser("readme", help="regenerate the README's paper table (in the repository root)")
+    readme.add_argument("--root", default=None, help="record the verdicts of this results root first")
+    readme.add_argument("--repo", default=".", help="repository root holding README.md and docs/verdicts.json")
+    readme.add_argument("--check", action="store_true", help="exit 1 if the table is out of date; write nothing")
     return parser
 
 
@@ -152,6 +157,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             changed = {k: v for k, v in preset.to_dict().items() if v != getattr(paper.config_class(), k)}
             print(f"\npreset {name} (config {preset.config_hash()}): {changed or 'the defaults'}")
         return 0
+    if args.command == "readme":
+        return _readme(args)
     if args.command == "report":
         path = _write_report(Path(args.root))
         print(f"report: {path}")
@@ -168,6 +175,33 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"report: {_write_report(Path(args.root))}")
     _print_verdicts(records)
     return 0 if verdict_of(records) == REPRODUCED else 1
+
+
+def _readme(args: argparse.Namespace) -> int:
+    import json
+
+    from icml22dl.papers import REGISTRY
+    from icml22dl.report.readme import collect_verdicts, render_table, update_readme
+    from icml22dl.runner.store import write_json_atomic
+
+    repo = Path(args.repo)
+    verdicts_file = repo / "docs" / "verdicts.json"
+    verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+    if args.root:
+        for slug, scales in collect_verdicts(Path(args.root)).items():
+            verdicts.setdefault(slug, {}).update(scales)
+    table = render_table(REGISTRY.papers, verdicts)
+    if args.check:
+        current = (repo / "README.md").read_text()
+        if table not in current:
+            print("README.md's paper table is out of date: run 'icml22dl readme'", file=sys.stderr)
+            return 1
+        return 0
+    if args.root:
+        write_json_atomic(verdicts_file, verdicts)
+    changed = update_readme(repo / "README.md", table)
+    print("README.md table " + ("updated" if changed else "already up to date"))
+    return 0
 
 
 def _write_report(root: Path) -> Path:
