@@ -3,7 +3,7 @@ from dataclasses import dataclass
 import pytest
 
 from icml22dl.runner.config import ExperimentConfig, config_hash, param
-from toy_paper import Config
+from tests.runner.toy_paper import Config
 
 
 def test_construction_validates_ranges_choices_and_types():

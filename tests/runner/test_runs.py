@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import toy_paper
+from tests.runner import toy_paper
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, run_claim
 
 
@@ -93,8 +93,8 @@ def test_bad_arguments_are_rejected_before_any_work(tmp_path, kwargs, message):
 SWEEP = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {here!r})
-    import toy_paper
+    sys.path.insert(0, {repo!r})
+    from tests.runner import toy_paper
     from icml22dl.runner import run_claim
     run_claim(toy_paper.PAPER, toy_paper.Config(sleep=0.05), [0, 1, 2, 3], {root!r}, "quick", quiet=True)
     """
@@ -104,7 +104,7 @@ SWEEP = textwrap.dedent(
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_computes_only_unfinished_seeds(tmp_path):
     config = toy_paper.Config(sleep=0.05)  # 20 steps x 0.05 s = 1 s per seed
-    script = SWEEP.format(here=str(Path(__file__).parent), root=str(tmp_path))
+    script = SWEEP.format(repo=str(Path(__file__).resolve().parents[2]), root=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", script])
     first = RunDir(tmp_path, "toy", config.config_hash(), 0)
     deadline = time.time() + 60

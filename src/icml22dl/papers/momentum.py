@@ -187,7 +187,7 @@ def _run_cifar(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         for epoch in log.progress(range(1, config.iterations + 1), total=config.iterations, desc=name):
             model.train()
             with autocast:
-                loss = full_batch_grad(model, batches(x_train, y_train), loss_fn)
+                loss = full_batch_grad(model, batches(x_train, y_train), loss_fn, num_examples=len(x_train))
             check_finite(loss, epoch, {f"{name}_diverged_step": float(epoch)})
             optimiser.step()
             if epoch % config.log_every == 0 or epoch == config.iterations:

@@ -75,7 +75,10 @@ def render_table(registered: Mapping[str, Any], verdicts: Mapping[str, Mapping[s
         status = "registered, not yet run"
         for scale, record in sorted(verdicts.get(slug, {}).items()):
             seeds = ",".join(map(str, record["seeds"]))
-            values = ", ".join(f"{k} {v:.3g}" for k, v in record["criteria"].items() if v is not None)
+            measured = record["criteria"]
+            values = ", ".join(
+                f"{c.id} {measured[c.id]:.3g}" for c in paper.claim.for_scale(scale) if measured.get(c.id) is not None
+            )
             entry = f"{scale}: **{record['verdict']}** (seeds {seeds}; {values})"
             status = entry if status.startswith("registered") else f"{status}; {entry}"
         lines.append(f"| {number} | `{slug}` | {authors}, *{title}* | {components} | {criteria} | {status} |")

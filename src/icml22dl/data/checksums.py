@@ -1,0 +1,213 @@
+"""SHA-256 checksums of every data file, and verification that caches its results."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Collection
+from pathlib import Path, PurePosixPath
+
+from icml22dl.data.root import ENV_VAR, data_root
+
+CHUNK_SIZE = 1 << 20
+
+#: Relative path under the data root -> SHA-256 of the file in the shared data pack
+#: (``SHA256SUMS``), plus the canonical CIFAR-10 python tarball.
+SHA256: dict[str, str] = {
+    "cifar10-jpeg/test.tar.gz": "2e4e37e7e6d02e4ed9542ffa5917a14fe66f3a9d20f1ed8e6abd6c8ea3234379",
+    "cifar10-jpeg/train.tar.gz": "a175af766e1d77fe8da3a8b92927e56a698cd810d4fc746d5be1dd3ac65327d7",
+    "mnist/t10k-images-idx3-ubyte.gz": "5634745efa576a17e7d4cf5cd9d09123c75e6538e5114267c2d156edaf519341",
+    "mnist/t10k-labels-idx1-ubyte.gz": "ae18e77e031ccde52407f794d123116439864147d33ac992975f85dd4dc42af6",
+    "mnist/train-images-idx3-ubyte.gz": "71524e2cd1ad2968737f7f2f2ff69cbfc32df8ccddff51593f7cb2d4e0eb5b64",
+    "mnist/train-labels-idx1-ubyte.gz": "fe03b8bd7915f70bf5aa08be480aa413fbd85afcaa58b35d230d335f284fd88e",
+    "planetoid/ind.citeseer.allx": "2ac30345d95c9ec933a817ee0bdd6a5f077f8c184a20e696910192d534414668",
+    "planetoid/ind.citeseer.ally": "f704b2d986dde6c2669934de1f3ae5696a6cf9455c0f6b2646a2d135ea0a1c95",
+    "planetoid/ind.citeseer.graph": "d79a4ef9d3e7169aee8946145f6b7306e35bc79bffad26346cfb94e10e9912a7",
+    "planetoid/ind.citeseer.test.index": "2af990671580b6b2df5d158d1038f8292e30c9cd821b5453f399659b25b723d4",
+    "planetoid/ind.citeseer.tx": "539a8906a2da97628d212f2fdd668c109a8b3f0d36574b59e5d3fd5b5303da21",
+    "planetoid/ind.citeseer.ty": "55e5bd1ba1e733a04598753ad1a8d57957f4b8f89e74519f41f4f4938767e4ce",
+    "planetoid/ind.citeseer.x": "d20de19150741e555de0ed037195630fc194114ebc7fd72ced62810148aa22f6",
+    "planetoid/ind.citeseer.y": "8ba87e515d8e3ee3cf52f6d2c5b86aa73f11ecad825a808455209ec26cd54924",
+    "planetoid/ind.cora.allx": "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543",
+    "planetoid/ind.cora.ally": "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71",
+    "planetoid/ind.cora.graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
+    "planetoid/ind.cora.test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
+    "planetoid/ind.cora.tx": "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a",
+    "planetoid/ind.cora.ty": "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad",
+    "planetoid/ind.cora.x": "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab",
+    "planetoid/ind.cora.y": "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1",
+    "england-covid/england_covid.json.gz": "e6558c609a89c1ea7078b571193c34012a1985443c52db4972ea6f91ecabbd05",
+    # Canonical tarball from https://www.cs.toronto.edu/~kriz/ (published md5
+    # c58f30108f718f92721af3b95e74349a).
+    "cifar-10-python.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+}
+
+#: Digests of the upstream MNIST files. The shared pack's MNIST files were re-gzipped
+#: (identical pixels, different gzip bytes), so a freshly downloaded original has
+#: another digest; both are accepted.
+UPSTREAM_SHA256: dict[str, str] = {
+    "mnist/t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "mnist/t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    "mnist/train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "mnist/train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+}
+
+#: The raw files of a Planetoid data set, ``planetoid/ind.<name>.<extension>``.
+PLANETOID_EXTENSIONS: tuple[str, ...] = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
+
+#: Files whose checksum is not known here (PubMed was never available to record one):
+#: they are used unverified, with a warning.
+UNVERIFIED: frozenset[str] = frozenset(f"planetoid/ind.pubmed.{ext}" for ext in PLANETOID_EXTENSIONS)
+
+_digest_cache: dict[tuple[str, int, int, int], str] = {}
+
+
+class ChecksumError(ValueError):
+    """A file's SHA-256 digest differs from the expected one."""
+
+    def __init__(self, name: str, expected: Collection[str], actual: str) -> None:
+        """Build the message naming the file, the expected and the actual digest.
+
+        Args:
+            name: The file (or URL) that failed.
+            expected: The accepted digests.
+            actual: The digest the file has.
+        """
+        self.name = name
+        self.expected = tuple(expected)
+        self.actual = actual
+        wanted = self.expected[0] if len(self.expected) == 1 else "one of " + ", ".join(self.expected)
+        super().__init__(
+            f"checksum mismatch for {name}: expected sha256 {wanted}, got {actual}. "
+            "The file is corrupt, truncated or a different version: delete it and "
+            "download it again."
+        )
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Compute the SHA-256 digest of a file.
+
+    The file is read in 1 MiB chunks, so memory stays flat for large files.
+
+    Args:
+        path: The file to hash.
+
+    Returns:
+        The lowercase hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def normalise_digests(expected: str | Collection[str]) -> tuple[str, ...]:
+    """Validate expected SHA-256 digests and return them as a tuple.
+
+    Args:
+        expected: One hex digest or a collection of accepted ones.
+
+    Returns:
+        The digests, lowercase.
+
+    Raises:
+        ValueError: If none is given or one is not a 64-character hex string.
+    """
+    digests = (expected,) if isinstance(expected, str) else tuple(expected)
+    if not digests:
+        raise ValueError("expected=() names no digest")
+    for digest in digests:
+        if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise ValueError(f"expected digest {digest!r} is not a 64-character hex SHA-256")
+    return tuple(d.lower() for d in digests)
+
+
+def _cached_sha256(path: Path) -> str:
+    """Hash ``path``, reusing an earlier result while its size, mtime and inode are unchanged."""
+    info = path.stat()
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+    if key not in _digest_cache:
+        _digest_cache[key] = sha256_file(path)
+    return _digest_cache[key]
+
+
+def verify(path: str | os.PathLike[str], expected: str | Collection[str]) -> str:
+    """Check that a file has the expected SHA-256 digest.
+
+    Digests are cached in-process per (path, size, mtime, inode), so verifying the
+    same unchanged file again does not re-read it.
+
+    Args:
+        path: The file to check.
+        expected: The expected hex digest, or several accepted ones.
+
+    Returns:
+        The file's digest.
+
+    Raises:
+        ChecksumError: If the digest is not one of ``expected``.
+        ValueError: If an expected digest is not a hex SHA-256.
+    """
+    digests = normalise_digests(expected)
+    actual = _cached_sha256(Path(path))
+    if actual not in digests:
+        raise ChecksumError(str(path), digests, actual)
+    return actual
+
+
+def _normalise_relpath(relpath: str) -> str:
+    """Return ``relpath`` in the POSIX form used as key of the checksum tables."""
+    return PurePosixPath(str(relpath).replace(os.sep, "/")).as_posix()
+
+
+def known_digests(relpath: str) -> tuple[str, ...] | None:
+    """Return the accepted digests of a data file.
+
+    Args:
+        relpath: The file's path relative to the data root, e.g. ``"mnist/t10k-labels-idx1-ubyte.gz"``.
+
+    Returns:
+        The accepted digests, or None for a file in :data:`UNVERIFIED`.
+
+    Raises:
+        ValueError: If ``relpath`` is not a known data file.
+    """
+    key = _normalise_relpath(relpath)
+    if key in UNVERIFIED:
+        return None
+    digests = tuple(d for d in (SHA256.get(key), UPSTREAM_SHA256.get(key)) if d is not None)
+    if not digests:
+        raise ValueError(f"relpath={relpath!r} is not a known data file (see icml22dl.data.checksums.SHA256)")
+    return digests
+
+
+def verified_path(relpath: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Locate a data file under the data root and verify its checksum.
+
+    Args:
+        relpath: The file's path relative to the data root.
+        data_dir: An explicit data folder, or None (see :func:`~icml22dl.data.root.data_root`).
+
+    Returns:
+        The absolute path of the verified file.
+
+    Raises:
+        FileNotFoundError: If the file is missing; the message names the full path.
+        ChecksumError: If its digest is wrong.
+        ValueError: If ``relpath`` is not a known data file.
+    """
+    digests = known_digests(relpath)
+    path = data_root(data_dir) / _normalise_relpath(relpath)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data file {path} not found. Point the environment variable {ENV_VAR} (or the "
+            f"data_dir argument) at the folder that holds {relpath!r}, or pass download=True "
+            "where the loader supports it."
+        )
+    if digests is None:
+        warnings.warn(f"no checksum is known for {path}; it is used unverified", stacklevel=2)
+    else:
+        verify(path, digests)
+    return path

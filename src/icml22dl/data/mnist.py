@@ -1,0 +1,95 @@
+"""MNIST from the four original IDX files (gzip), as uint8 images and int64 labels."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from icml22dl.data.checksums import verified_path
+from icml22dl.data.download import fetch
+
+#: IDX type code (third byte of the magic number) -> big-endian numpy dtype.
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+_FILES = {
+    "train": ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz"),
+    "test": ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"),
+}
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (plain or gzip-compressed) into a numpy array.
+
+    The magic number is two zero bytes, a type code (see :data:`IDX_DTYPES`) and the
+    number of dimensions; then one big-endian uint32 per dimension, then the data.
+    Gzip is detected from the file's first bytes, not its name.
+
+    Args:
+        path: The IDX file.
+
+    Returns:
+        The array, in native byte order, with the shape given by the header.
+
+    Raises:
+        ValueError: On a bad magic number or a data size that disagrees with the header;
+            the message names the file.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or raw[3] == 0:
+        raise ValueError(f"{path} is not an IDX file: bad magic number {raw[:4].hex() or 'empty'}")
+    dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated header, {len(raw)} bytes for {ndim} dimensions")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: header shape {shape} needs {expected} bytes, file holds {len(raw)}")
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def load_mnist(
+    split: str = "train",
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load the MNIST train (60,000) or test (10,000) split in canonical order.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        data_dir: An explicit data folder (holding ``mnist/``), or None for the default.
+        download: Download missing files from the ossci-datasets mirror.
+
+    Returns:
+        ``(images, labels)``: uint8 tensor (N, 28, 28) with values 0..255, int64 tensor (N,).
+
+    Raises:
+        ValueError: If ``split`` is unknown or the files are inconsistent.
+        FileNotFoundError: If a file is missing and ``download`` is False.
+    """
+    if split not in _FILES:
+        raise ValueError(f"split={split!r} is not one of {tuple(_FILES)}")
+    locate = fetch if download else verified_path
+    image_path, label_path = (locate(relpath, data_dir) for relpath in _FILES[split])
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{image_path}: expected uint8 images (N, 28, 28), got {images.dtype} {images.shape}")
+    if labels.shape != images.shape[:1] or labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"{label_path}: expected {len(images)} labels in 0..9, got shape {labels.shape}")
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
