@@ -49,3 +49,14 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     # The claim as the card states it (thresholds fixed before the run): report, then assert.
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
     assert record["verdict"] == REPRODUCED
+
+
+@pytest.mark.slow
+def test_paper_scale_cifar_path_runs_end_to_end_on_a_subset():
+    # The paper preset's code path (CIFAR-10 JPEG pack, full-batch accumulation, both
+    # optimisers from one init) on 64 training and 64 test images, 2 full-batch steps.
+    config = PRESETS["paper"].replace(model="resnet18_cifar", train_subset=64, test_subset=64, batch_size=32,
+                                      iterations=2, device="cpu", amp=False)
+    metrics = run(config, seed=0, log=null_log())
+    assert set(metrics) >= {"gd_test_acc", "gdm_test_acc", "gd_train_acc", "test_gap"}
+    assert all(0.0 <= metrics[k] <= 1.0 for k in ("gd_test_acc", "gdm_test_acc", "gd_train_acc", "gdm_train_acc"))

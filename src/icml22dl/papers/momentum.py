@@ -55,7 +55,8 @@ class Config(ExperimentConfig):
     log_every: int = param(10, low=1, help="steps between logged metrics")
     model: str = param("vgg19_bn", choices=("vgg19_bn", "resnet18_cifar"), help="CIFAR model (paper Sec. 2)")
     batch_size: int = param(500, low=1, help="CIFAR: chunk size of the full-batch gradient accumulation")
-    train_subset: int = param(0, low=0, help="CIFAR: first n training images (0 = all 50 000)")
+    train_subset: int = param(0, low=0, help="CIFAR: a random subset of n training images (0 = all 50 000)")
+    test_subset: int = param(0, low=0, help="CIFAR: a random subset of n test images (0 = all 10 000)")
     amp: bool = param(False, help="CIFAR: bfloat16 autocast on CUDA")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
@@ -162,8 +163,14 @@ def _run_cifar(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     started = time.perf_counter()
     device = _device(config)
     (x_train, y_train), (x_test, y_test) = (load_cifar10(split) for split in ("train", "test"))
+    # The JPEG pack is sorted by class: a subset must be a random draw, not a prefix.
+    subset_gen = derive_generator(seed, 0)
     if config.train_subset:
-        x_train, y_train = x_train[: config.train_subset], y_train[: config.train_subset]
+        keep = torch.randperm(len(x_train), generator=subset_gen)[: config.train_subset]
+        x_train, y_train = x_train[keep], y_train[keep]
+    if config.test_subset:
+        keep = torch.randperm(len(x_test), generator=subset_gen)[: config.test_subset]
+        x_test, y_test = x_test[keep], y_test[keep]
     x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
     mean = x_train.float().mean(dim=(0, 1, 2)) / 255
     std = x_train.float().std(dim=(0, 1, 2)) / 255
