@@ -180,7 +180,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _readme(args: argparse.Namespace) -> int:
     import json
 
-    from icml22dl.papers import REGISTRY
+    from icml22dl.papers import PAPERS
     from icml22dl.report.readme import collect_verdicts, render_table, update_readme
     from icml22dl.runner.store import write_json_atomic
 
@@ -190,7 +190,7 @@ def _readme(args: argparse.Namespace) -> int:
     if args.root:
         for slug, scales in collect_verdicts(Path(args.root)).items():
             verdicts.setdefault(slug, {}).update(scales)
-    table = render_table(REGISTRY.papers, verdicts)
+    table = render_table(PAPERS, verdicts)
     if args.check:
         current = (repo / "README.md").read_text()
         if table not in current:

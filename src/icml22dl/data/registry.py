@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 from icml22dl.data.cifar10 import load_cifar10
@@ -12,43 +11,17 @@ from icml22dl.data.digits import load_digits
 from icml22dl.data.mnist import load_mnist
 from icml22dl.data.mnist1d import load_mnist1d
 from icml22dl.data.planetoid import load_planetoid
+from icml22dl.registry import Registry
 
 #: Data set name -> loader (call it with the loader's own keyword arguments).
-DATASETS: Mapping[str, Callable[..., Any]] = MappingProxyType(
-    {
-        "mnist": load_mnist,
-        "cifar10": load_cifar10,
-        "cora": partial(load_planetoid, "cora"),
-        "citeseer": partial(load_planetoid, "citeseer"),
-        "pubmed": partial(load_planetoid, "pubmed"),
-        "digits": load_digits,
-        "mnist1d": load_mnist1d,
-    }
-)
+DATASETS: Registry[Callable[..., Any]] = Registry("data set")
+DATASETS.register("mnist", load_mnist)
+DATASETS.register("cifar10", load_cifar10)
+DATASETS.register("cora", partial(load_planetoid, "cora"))
+DATASETS.register("citeseer", partial(load_planetoid, "citeseer"))
+DATASETS.register("pubmed", partial(load_planetoid, "pubmed"))
+DATASETS.register("digits", load_digits)
+DATASETS.register("mnist1d", load_mnist1d)
 
-
-def list_datasets() -> list[str]:
-    """List the registered data set names.
-
-    Returns:
-        The names, sorted.
-    """
-    return sorted(DATASETS)
-
-
-def get_dataset(name: str) -> Callable[..., Any]:
-    """Look up the loader of a data set.
-
-    Args:
-        name: A registered name (see :func:`list_datasets`).
-
-    Returns:
-        The loader callable.
-
-    Raises:
-        ValueError: If ``name`` is unknown; the message lists the known names.
-    """
-    try:
-        return DATASETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(list_datasets())}") from None
+list_datasets = DATASETS.list
+get_dataset = DATASETS.get

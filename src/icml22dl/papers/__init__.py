@@ -5,21 +5,15 @@ Adding a paper is one module here (``Config``, presets, ``run``, ``PAPER``), one
 """
 
 from icml22dl.papers import momentum
-from icml22dl.runner.experiment import Paper, PaperRegistry
+from icml22dl.registry import Registry
+from icml22dl.runner.experiment import Paper
 
-REGISTRY = PaperRegistry()
+PAPERS: Registry[Paper] = Registry("paper slug")
 for _module in (momentum,):
-    REGISTRY.register(_module.PAPER)
+    PAPERS.register(_module.PAPER.slug, _module.PAPER)
+
+list_papers = PAPERS.list
+get_paper = PAPERS.get
 
 
-def list_papers() -> list[str]:
-    """The registered slugs, sorted."""
-    return REGISTRY.list()
-
-
-def get_paper(slug: str) -> Paper:
-    """The paper registered under ``slug``; unknown slugs raise ``ValueError`` listing the known ones."""
-    return REGISTRY.get(slug)
-
-
-__all__ = ["Paper", "get_paper", "list_papers"]
+__all__ = ["PAPERS", "Paper", "get_paper", "list_papers"]

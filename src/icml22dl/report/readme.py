@@ -66,7 +66,7 @@ def render_table(registered: Mapping[str, Any], verdicts: Mapping[str, Mapping[s
         "|---|---|---|---|---|---|",
     ]
     for number, (slug, authors, title) in enumerate(SESSION, start=1):
-        paper = registered.get(slug)
+        paper = registered[slug] if slug in registered else None
         if paper is None:
             lines.append(f"| {number} | `{slug}` | {authors}, *{title}* | - | - | not yet implemented |")
             continue

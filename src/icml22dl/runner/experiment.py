@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from icml22dl.runner.claims import Claim
@@ -73,24 +73,3 @@ class Paper:
     @property
     def title(self) -> str:
         return self.claim.title
-
-
-@dataclass
-class PaperRegistry:
-    """Papers by slug: ``register``, ``get``, ``list``."""
-
-    papers: dict[str, Paper] = field(default_factory=dict)
-
-    def register(self, paper: Paper) -> Paper:
-        if paper.slug in self.papers:
-            raise ValueError(f"paper slug {paper.slug!r} is already registered")
-        self.papers[paper.slug] = paper
-        return paper
-
-    def get(self, slug: str) -> Paper:
-        if slug not in self.papers:
-            raise ValueError(f"unknown paper slug {slug!r}; registered: {sorted(self.papers)}")
-        return self.papers[slug]
-
-    def list(self) -> list[str]:
-        return sorted(self.papers)
