@@ -7,6 +7,13 @@ import pytest
 from icml22dl.papers.momentum import PAPER, PRESETS, Config, run
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
 
+# Run-directory hashes of the presets: a change orphans stored results (update deliberately).
+PINNED = {"quick": "6a42f79f4b0f", "paper": "63f66270092a", "gpu_check": "0693dbd2356e"}
+
+
+def test_preset_hashes_are_pinned():
+    assert {scale: preset.config_hash() for scale, preset in PRESETS.items()} == PINNED
+
 
 def test_gd_and_gdm_share_the_initialisation_and_metrics_are_consistent():
     metrics = run(Config(iterations=5, train_size=50, test_size=200), seed=0, log=null_log())

@@ -1,16 +1,13 @@
-"""Conformance of every registered paper: presets, pinned hashes, targets rows."""
+"""Conformance of every registered paper: presets, targets rows, pinned hashes, a test file."""
+
+from pathlib import Path
 
 import pytest
 
 from icml22dl.papers import get_paper, list_papers
 from icml22dl.runner import load_targets
 
-# Pinned run-directory hashes of every preset: a change orphans stored results, so it
-# must be deliberate (update the pin in the same commit and say why).
-PINNED = {
-    ("momentum", "quick"): "6a42f79f4b0f",
-    ("momentum", "paper"): "63f66270092a",
-}
+HERE = Path(__file__).parent
 
 
 @pytest.mark.parametrize("slug", list_papers())
@@ -20,16 +17,21 @@ def test_paper_has_quick_and_paper_presets_and_a_targets_row(slug):
     assert slug in load_targets()
     assert paper.claim.for_scale("quick"), f"{slug} has no quick criterion"
     assert paper.components, f"{slug} names no components"
+    assert all(preset.device in ("cpu", "cuda", "auto") for preset in paper.presets.values())
+    assert paper.presets["quick"].device == "cpu"
 
 
-@pytest.mark.parametrize("slug, scale", sorted(PINNED))
-def test_preset_hash_is_pinned(slug, scale):
-    assert get_paper(slug).preset(scale).config_hash() == PINNED[slug, scale]
+@pytest.mark.parametrize("slug", list_papers())
+def test_every_preset_hash_is_pinned_in_the_papers_test_file(slug):
+    # Each tests/papers/test_<slug>.py pins its presets' run-directory hashes (a change
+    # orphans stored results, so it must be deliberate); here we check that it does.
+    text = (HERE / f"test_{slug}.py").read_text()
+    for scale, preset in get_paper(slug).presets.items():
+        assert preset.config_hash() in text, f"{slug}: preset {scale!r} hash {preset.config_hash()} is not pinned"
 
 
-def test_every_registered_preset_is_pinned():
-    registered = {(slug, scale) for slug in list_papers() for scale in ("quick", "paper")}
-    assert registered <= set(PINNED)
+def test_every_targets_row_belongs_to_a_registered_paper():
+    assert set(load_targets()) <= set(list_papers())
 
 
 def test_unknown_slug_names_the_known_ones():
