@@ -1,24 +1,27 @@
-"""The ``icml22dl`` command line: list, show, run, reproduce, report.
+"""The ``icml22dl`` command line: list, show, run, sweep, reproduce, report, readme.
 
 Exit codes: 0 when every requested claim is reproduced, 1 when one is not (or is
 inconclusive), 2 for bad arguments (argparse's own code, and any ``ValueError`` raised by
-validation before work starts).
+validation before work starts, or a missing optional extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from icml22dl import __version__
-from icml22dl.runner import EXECUTORS, REPRODUCED, SCALES, parse_seeds, run_claim
+from icml22dl.runner import EXECUTORS, REPRODUCED, SCALES, parse_seeds
 from icml22dl.runner.claims import verdict_of
+from icml22dl.runner.store import read_json
 
 DEFAULT_ROOT = "results"
+DEVICES = ("cpu", "cuda", "auto")
 
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
@@ -44,24 +47,42 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a paper's config fields, presets and criteria")
     show.add_argument("slug")
 
-    def add_run_options(p: argparse.ArgumentParser, seeds_default: str | None) -> None:
+    def add_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scale", default="quick", help=f"preset to run: {', '.join(SCALES)} (or a paper's extra preset)")
-        p.add_argument("--seeds", default=seeds_default, help="e.g. 0-2 or 0,3,5-6 (default: the paper's seeds)")
+        p.add_argument("--seeds", default=None, help="e.g. 0-2 or 0,3,5-6 (default: the paper's seeds)")
         p.add_argument("--root", default=DEFAULT_ROOT, help="results root (default: ./results)")
         p.add_argument("--executor", default="serial", help=f"one of {', '.join(EXECUTORS)}")
-        p.add_argument("--workers", type=int, default=None, help="processes for --executor process")
+        p.add_argument("--executor-opt", dest="executor_options", action="append", default=[], metavar="KEY=VALUE",
+                       help="executor option, repeatable: cluster=local (submitit), address=auto (ray), "
+                            "slurm_partition=..., timeout_min=...")
+        p.add_argument("--workers", type=int, default=None, help="parallel workers (process, ray, submitit arrays)")
         p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per run (default 1)")
+        p.add_argument("--device", default=None, choices=DEVICES, help="override every config's device")
         p.add_argument("--data-dir", default=None, help="data root (else $ICML22DL_DATA, else ~/.cache/icml22dl)")
+        p.add_argument("--track", default=None, choices=("tensorboard", "mlflow"), help="also log to a tracker")
+        p.add_argument("--track-uri", default=None,
+                       help="tracker location (default: <root>/tensorboard, or sqlite:///<root>/mlflow.db)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def add_overrides(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override a config field (repeatable); see 'icml22dl show SLUG'")
 
     run = sub.add_parser("run", help="check one paper's claim over seeds")
     run.add_argument("slug")
-    add_run_options(run, None)
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                     help="override a config field (repeatable); see 'icml22dl show SLUG'")
+    add_run_options(run)
+    add_overrides(run)
+
+    sweep = sub.add_parser("sweep", help="a grid of configs x seeds, each point judged as a claim")
+    sweep.add_argument("slug")
+    add_run_options(sweep)
+    add_overrides(sweep)
+    sweep.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                       help="a grid axis (repeatable; the grid is their cartesian product)")
+    sweep.add_argument("--dry-run", action="store_true", help="list what would run and what is done; run nothing")
 
     reproduce = sub.add_parser("reproduce", help="check every registered claim, then write the report")
-    add_run_options(reproduce, None)
+    add_run_options(reproduce)
     reproduce.add_argument("--only", default=None, help="comma-separated slugs (default: all)")
 
     report = sub.add_parser("report", help="write report.html and CSVs for a results root")
@@ -74,9 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_claim(paper: Any, record: dict[str, Any]) -> None:
+def _print_claim(paper: Any, record: dict[str, Any], root: Path) -> None:
     seeds = record["seeds"]
-    metrics = {seed: _load_metrics(record, paper.slug, seed) for seed in seeds}
+    claim_dir = root / paper.slug / record["config_hash"]
+    metrics = {seed: read_json(claim_dir / f"seed_{seed}" / "result.json").get("metrics", {}) for seed in seeds}
     names = list(dict.fromkeys([*paper.summary, *(c["metric"] for c in record["criteria"])]))
     rows = [[name, *(metrics[s].get(name) for s in seeds)] for name in names]
     print(f"\n{paper.slug}: {record['title']}  [scale {record['scale']}, config {record['config_hash']}]")
@@ -93,43 +115,89 @@ def _print_claim(paper: Any, record: dict[str, Any]) -> None:
           f"now, {record['wall_time_s']:.1f} s wall)")
 
 
-def _load_metrics(record: dict[str, Any], slug: str, seed: int) -> dict[str, Any]:
-    from icml22dl.runner.store import read_json
+class _Session:
+    """The validated options shared by run, sweep and reproduce."""
 
-    path = Path(record["root"]) / slug / record["config_hash"] / f"seed_{seed}" / "result.json"
-    return read_json(path).get("metrics", {})
+    def __init__(self, args: argparse.Namespace) -> None:
+        from icml22dl.runner.executors import check_executor, parse_options
+        from icml22dl.runner.tracking import make_tracker
+
+        check_executor(args.executor)
+        self.seeds = parse_seeds(args.seeds) if args.seeds else None
+        if args.threads < 1:
+            raise ValueError(f"--threads={args.threads} must be >= 1")
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers={args.workers} must be >= 1")
+        if args.data_dir:
+            os.environ["ICML22DL_DATA"] = str(Path(args.data_dir).resolve())
+        self.args = args
+        self.root = Path(args.root)
+        self.options = parse_options(args.executor_options)
+        self.quiet = args.quiet or not sys.stderr.isatty()
+        self.tracker = make_tracker(args.track, self.root, args.track_uri) if args.track else None
+
+    def config(self, paper: Any, overrides: Sequence[str]) -> Any:
+        config = paper.preset(self.args.scale).with_overrides(overrides)
+        if self.args.device:
+            config = config.replace(device=self.args.device)
+        return config
+
+    def kwargs(self) -> dict[str, Any]:
+        on_finished: Callable[[Any], None] | None = None
+        if self.tracker is not None:
+            tracker = self.tracker
+            on_finished = lambda task: tracker.log_run(task.run_dir)  # noqa: E731
+        return dict(executor=self.args.executor, workers=self.args.workers, threads=self.args.threads,
+                    quiet=self.quiet, options=self.options, on_finished=on_finished)
+
+    def finish(self, paper: Any, record: dict[str, Any]) -> dict[str, Any]:
+        if self.tracker is not None:
+            self.tracker.log_claim(record)
+        _print_claim(paper, record, self.root)
+        return record
 
 
-def _run_one_paper(slug: str, args: argparse.Namespace, overrides: Sequence[str]) -> dict[str, Any]:
+def _run(session: _Session, slug: str, overrides: Sequence[str]) -> dict[str, Any]:
     from icml22dl.papers import get_paper
+    from icml22dl.runner import run_claim
 
     paper = get_paper(slug)
-    config = paper.preset(args.scale).with_overrides(overrides)
-    seeds = parse_seeds(args.seeds) if args.seeds else list(paper.seeds)
-    record = run_claim(paper, config, seeds, Path(args.root), args.scale, executor=args.executor,
-                       workers=args.workers, threads=args.threads, quiet=args.quiet or not sys.stderr.isatty())
-    record["root"] = args.root
-    _print_claim(paper, record)
-    return record
+    config = session.config(paper, overrides)
+    seeds = session.seeds or list(paper.seeds)
+    record = run_claim(paper, config, seeds, session.root, session.args.scale, **session.kwargs())
+    return session.finish(paper, record)
 
 
-def _validate_run_args(args: argparse.Namespace) -> None:
-    from icml22dl.runner.executors import check_executor
+def _sweep(session: _Session, args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    from icml22dl.papers import get_paper
+    from icml22dl.runner.sweep import changed_fields, parse_grid, plan_sweep, run_sweep
 
-    check_executor(args.executor)
-    if args.seeds:
-        parse_seeds(args.seeds)
-    if args.threads < 1:
-        raise ValueError(f"--threads={args.threads} must be >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers={args.workers} must be >= 1")
-    if args.data_dir:
-        os.environ["ICML22DL_DATA"] = str(Path(args.data_dir).resolve())
+    paper = get_paper(args.slug)
+    base = session.config(paper, args.overrides)
+    configs = parse_grid(base, args.grid)
+    seeds = session.seeds or list(paper.seeds)
+    if args.dry_run:
+        plan = plan_sweep(paper, configs, seeds, session.root, args.scale)
+        rows = [
+            [t.config.config_hash(), ", ".join(f"{k}={v}" for k, v in changed_fields(t.config, base).items()) or "(base)",
+             t.seed, "done" if t.run_dir.is_done() else "todo"]
+            for t in plan.tasks
+        ]
+        print(_table(rows, ["config", "grid point", "seed", "status"]))
+        print(f"{len(plan.todo)} to run, {len(plan.done)} done")
+        return None
+    records = run_sweep(paper, configs, seeds, session.root, args.scale, **session.kwargs())
+    for record in records:
+        session.finish(paper, record)
+    from icml22dl.report import write_csv
+
+    write_csv(session.root)
+    return records
 
 
 def _print_verdicts(records: Sequence[dict[str, Any]]) -> None:
-    rows = [[r["slug"], r["scale"], ",".join(map(str, r["seeds"])), r["verdict"]] for r in records]
-    print("\n" + _table(rows, ["claim", "scale", "seeds", "verdict"]))
+    rows = [[r["slug"], r["scale"], r["config_hash"], ",".join(map(str, r["seeds"])), r["verdict"]] for r in records]
+    print("\n" + _table(rows, ["claim", "scale", "config", "seeds", "verdict"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except ValueError as error:
+    except (ValueError, ImportError) as error:
         print(f"icml22dl: error: {error}", file=sys.stderr)
         return 2
 
@@ -160,26 +228,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "readme":
         return _readme(args)
     if args.command == "report":
-        path = _write_report(Path(args.root))
-        print(f"report: {path}")
-        return 0
-    _validate_run_args(args)
-    if args.command == "run":
-        get_paper(args.slug).preset(args.scale)
-        records = [_run_one_paper(args.slug, args, args.overrides)]
-    else:
-        slugs = args.only.split(",") if args.only else list_papers()
-        for slug in slugs:
-            get_paper(slug).preset(args.scale)
-        records = [_run_one_paper(slug, args, []) for slug in slugs]
         print(f"report: {_write_report(Path(args.root))}")
+        return 0
+
+    slugs = [args.slug] if args.command in ("run", "sweep") else (args.only.split(",") if args.only else list_papers())
+    for slug in slugs:  # validate every slug and scale before any work
+        get_paper(slug).preset(args.scale)
+    session = _Session(args)
+    if args.command == "sweep":
+        records = _sweep(session, args)
+        if records is None:
+            return 0
+    elif args.command == "run":
+        records = [_run(session, args.slug, args.overrides)]
+    else:
+        records = [_run(session, slug, []) for slug in slugs]
+        print(f"report: {_write_report(session.root)}")
     _print_verdicts(records)
     return 0 if verdict_of(records) == REPRODUCED else 1
 
 
 def _readme(args: argparse.Namespace) -> int:
-    import json
-
     from icml22dl.papers import PAPERS
     from icml22dl.report.readme import collect_verdicts, render_table, update_readme
     from icml22dl.runner.store import write_json_atomic
@@ -192,8 +261,7 @@ def _readme(args: argparse.Namespace) -> int:
             verdicts.setdefault(slug, {}).update(scales)
     table = render_table(PAPERS, verdicts)
     if args.check:
-        current = (repo / "README.md").read_text()
-        if table not in current:
+        if table not in (repo / "README.md").read_text():
             print("README.md's paper table is out of date: run 'icml22dl readme'", file=sys.stderr)
             return 1
         return 0

@@ -14,13 +14,13 @@ from icml22dl.runner.claims import (
 from icml22dl.runner.config import ExperimentConfig, config_hash, param
 from icml22dl.runner.executors import EXECUTORS, map_tasks
 from icml22dl.runner.experiment import SCALES, Curve, Paper
-from icml22dl.runner.runs import RunTask, run_claim, run_one
+from icml22dl.runner.runs import RunTask, compute_runs, judge, run_claim, run_one
 from icml22dl.runner.seeds import derive_generator, parse_seeds, seed_everything
 from icml22dl.runner.store import RunDir, RunLog, null_log, read_json, write_json_atomic
 
 __all__ = [
     "EXECUTORS", "INCONCLUSIVE", "NOT_REPRODUCED", "REPRODUCED", "SCALES", "Claim", "Criterion", "Curve",
     "Diverged", "ExperimentConfig", "Paper", "RunDir", "RunLog", "RunTask", "check_finite",
-    "config_hash", "derive_generator", "load_claim", "load_targets", "map_tasks", "null_log", "param",
+    "compute_runs", "config_hash", "derive_generator", "judge", "load_claim", "load_targets", "map_tasks", "null_log", "param",
     "parse_seeds", "read_json", "run_claim", "run_one", "seed_everything", "write_json_atomic",
 ]

@@ -1,8 +1,9 @@
-"""Running one seed, and checking a claim over seeds, with resume.
+"""Running one seed, and checking a claim over seeds, with resume and exclusive claims.
 
-``run_one`` computes one (paper, config, seed) run into its directory; ``run_claim``
-computes the unfinished seeds with an executor, then judges the claim from the seeds'
-``result.json`` files and writes ``claim.json``.
+``run_one`` computes one (paper, config, seed) run into its directory under a
+:class:`~icml22dl.runner.lock.RunLock`; ``compute_runs`` sends the unfinished runs of any
+set of configs and seeds to an executor; ``judge`` reads the seeds' ``result.json`` files
+and writes ``claim.json``; ``run_claim`` is the two for one config.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -23,6 +24,7 @@ from icml22dl.runner.claims import Diverged
 from icml22dl.runner.config import ExperimentConfig
 from icml22dl.runner.executors import check_executor, map_tasks
 from icml22dl.runner.experiment import Paper
+from icml22dl.runner.lock import RunLock
 from icml22dl.runner.seeds import check_seed, seed_everything
 from icml22dl.runner.store import RunDir, RunLog, write_json_atomic
 
@@ -44,16 +46,40 @@ class RunTask:
         return RunDir(self.root, self.paper.slug, self.config.config_hash(), self.seed)
 
 
-def run_one(task: RunTask) -> dict[str, Any]:
-    """Compute one run unless its ``result.json`` exists; return the result record.
+@dataclass(frozen=True)
+class Attempt:
+    """What a worker did with a task: ``computed`` it, found it ``done``, or found it ``busy``
+    (another worker holds its lock)."""
+
+    task: RunTask
+    outcome: str
+
+
+def run_one(task: RunTask, wait: bool = False) -> Attempt:
+    """Compute one run unless it is finished or another worker is computing it.
+
+    Args:
+        task: the run.
+        wait: when another worker holds the run, wait for it to let go (then the run is
+            usually ``done``; if that worker died, it is computed here).
 
     The metrics log is rewritten from the start when an unfinished run is recomputed.
     A :class:`Diverged` run is recorded with ``status: "diverged"`` and the metrics it had.
     """
     run_dir = task.run_dir
     if run_dir.is_done():
-        return run_dir.load_result()
-    run_dir.path.mkdir(parents=True, exist_ok=True)
+        return Attempt(task, "done")
+    with RunLock(run_dir.path, blocking=wait) as lock:
+        if not lock.acquired:
+            return Attempt(task, "busy")
+        if run_dir.is_done():
+            return Attempt(task, "done")
+        _compute(task)
+    return Attempt(task, "computed")
+
+
+def _compute(task: RunTask) -> None:
+    run_dir = task.run_dir
     write_json_atomic(
         run_dir.config_file,
         {"slug": task.paper.slug, "scale": task.scale, "seed": task.seed, "config": task.config.to_dict()},
@@ -70,26 +96,27 @@ def run_one(task: RunTask) -> dict[str, Any]:
         status, error, metrics = "diverged", str(diverged), diverged.metrics
     finally:
         torch.set_num_threads(previous_threads)
-    result = {
-        "slug": task.paper.slug,
-        "seed": task.seed,
-        "scale": task.scale,
-        "config_hash": run_dir.config_hash,
-        "config": task.config.to_dict(),
-        "status": status,
-        "error": error,
-        "metrics": metrics,
-        "wall_time_s": time.perf_counter() - wall,
-        "cpu_time_s": time.process_time() - cpu,
-        "torch_version": torch.__version__,
-        "threads": task.threads,
-        "device": _device_of(task.config),
-        "library_version": icml22dl.__version__,
-        "python_version": platform.python_version(),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    write_json_atomic(run_dir.result_file, result)
-    return result
+    write_json_atomic(
+        run_dir.result_file,
+        {
+            "slug": task.paper.slug,
+            "seed": task.seed,
+            "scale": task.scale,
+            "config_hash": run_dir.config_hash,
+            "config": task.config.to_dict(),
+            "status": status,
+            "error": error,
+            "metrics": metrics,
+            "wall_time_s": time.perf_counter() - wall,
+            "cpu_time_s": time.process_time() - cpu,
+            "torch_version": torch.__version__,
+            "threads": task.threads,
+            "device": _device_of(task.config),
+            "library_version": icml22dl.__version__,
+            "python_version": platform.python_version(),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _device_of(config: ExperimentConfig) -> str:
@@ -97,6 +124,85 @@ def _device_of(config: ExperimentConfig) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
+
+
+def check_run_arguments(seeds: Sequence[int], executor: str, threads: int) -> None:
+    """Validate what every claim run needs, before any work: raises ``ValueError`` naming it."""
+    check_executor(executor)
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    for seed in seeds:
+        check_seed(seed)
+    if threads < 1:
+        raise ValueError(f"threads={threads} must be >= 1")
+
+
+def compute_runs(
+    tasks: Sequence[RunTask],
+    executor: str = "serial",
+    workers: int | None = None,
+    options: Mapping[str, str] | None = None,
+    quiet: bool = False,
+    desc: str = "",
+    on_finished: Callable[[RunTask], None] | None = None,
+) -> list[RunTask]:
+    """Compute the unfinished runs among ``tasks``; return those computed by this call.
+
+    Runs that another worker holds are waited for at the end (and computed here if that
+    worker died without finishing them). ``on_finished`` is called in this process for every
+    run that ends during the call, whoever computed it.
+    """
+    todo = [t for t in tasks if not t.run_dir.is_done()]
+    computed: list[RunTask] = []
+    busy: list[RunTask] = []
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, disable=quiet or None)
+    with bar:
+        for attempt in map_tasks(run_one, todo, executor, workers, options):
+            if attempt.outcome == "busy":
+                busy.append(attempt.task)
+                continue
+            if attempt.outcome == "computed":
+                computed.append(attempt.task)
+            bar.update(1)
+            if on_finished is not None:
+                on_finished(attempt.task)
+        for task in busy:
+            attempt = run_one(task, wait=True)
+            if attempt.outcome == "computed":
+                computed.append(task)
+            bar.update(1)
+            if on_finished is not None:
+                on_finished(task)
+    return computed
+
+
+def judge(
+    paper: Paper,
+    config: ExperimentConfig,
+    seeds: Sequence[int],
+    root: Path,
+    scale: str,
+    computed_seeds: Sequence[int] = (),
+    wall_time_s: float = 0.0,
+) -> dict[str, Any]:
+    """Judge the claim from the seeds' ``result.json`` files and write ``claim.json``."""
+    config_hash = config.config_hash()
+    results = {seed: RunDir(root, paper.slug, config_hash, seed).load_result() for seed in seeds}
+    record = paper.claim.judge(scale, {seed: r["metrics"] if r["status"] == "ok" else {} for seed, r in results.items()})
+    record.update(
+        config_hash=config_hash,
+        config=config.to_dict(),
+        computed_seeds=sorted(computed_seeds),
+        statuses={str(seed): r["status"] for seed, r in results.items()},
+        wall_time_s=wall_time_s,
+        run_wall_time_s=sum(r["wall_time_s"] for r in results.values()),
+        curves=[c.to_dict() for c in paper.curves],
+        library_version=icml22dl.__version__,
+        torch_version=torch.__version__,
+        python_version=sys.version.split()[0],
+    )
+    write_json_atomic(Path(root) / paper.slug / config_hash / "claim.json", record)
+    return record
 
 
 def run_claim(
@@ -109,6 +215,8 @@ def run_claim(
     workers: int | None = None,
     threads: int = 1,
     quiet: bool = False,
+    options: Mapping[str, str] | None = None,
+    on_finished: Callable[[RunTask], None] | None = None,
 ) -> dict[str, Any]:
     """Compute the unfinished seeds of a claim, judge it, and write ``claim.json``.
 
@@ -117,45 +225,21 @@ def run_claim(
         config: its config (a preset, possibly with overrides).
         seeds: the seeds; those with a ``result.json`` already are not recomputed.
         root: the results root.
-        scale: the scale whose criteria apply (``quick`` or ``paper``).
-        executor: ``serial`` or ``process``.
-        workers: processes for the ``process`` executor.
+        scale: the scale whose criteria apply (``quick``, ``paper`` or another preset).
+        executor: a name from :data:`~icml22dl.runner.executors.EXECUTORS`.
+        workers: parallel workers for the executors that take a count.
         threads: torch intra-op threads per run (1 on a shared CPU).
         quiet: no progress bars.
+        options: executor options (e.g. ``{"cluster": "local"}`` for submitit).
+        on_finished: called for every run that ends during the call.
 
     Returns:
         The claim record written to ``claim.json`` (verdict, per-criterion records).
     """
-    check_executor(executor)
-    if not seeds:
-        raise ValueError("seeds is empty: give at least one seed")
-    for seed in seeds:
-        check_seed(seed)
-    if threads < 1:
-        raise ValueError(f"threads={threads} must be >= 1")
+    check_run_arguments(seeds, executor, threads)
     paper.preset(scale)
     root = Path(root)
     tasks = [RunTask(paper, config, seed, root, scale, threads, quiet) for seed in seeds]
-    todo = [t for t in tasks if not t.run_dir.is_done()]
     started = time.perf_counter()
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=paper.slug, disable=quiet or None)
-    with bar:
-        for _ in map_tasks(run_one, todo, executor, workers):
-            bar.update(1)
-    results = {t.seed: t.run_dir.load_result() for t in tasks}
-    record = paper.claim.judge(scale, {seed: r["metrics"] if r["status"] == "ok" else {} for seed, r in results.items()})
-    record.update(
-        config_hash=config.config_hash(),
-        config=config.to_dict(),
-        computed_seeds=[t.seed for t in todo],
-        statuses={str(seed): r["status"] for seed, r in results.items()},
-        wall_time_s=time.perf_counter() - started,
-        run_wall_time_s=sum(r["wall_time_s"] for r in results.values()),
-        curves=[c.to_dict() for c in paper.curves],
-        library_version=icml22dl.__version__,
-        torch_version=torch.__version__,
-        python_version=sys.version.split()[0],
-    )
-    write_json_atomic(root / paper.slug / config.config_hash() / "claim.json", record)
-    return record
-
+    computed = compute_runs(tasks, executor, workers, options, quiet, paper.slug, on_finished)
+    return judge(paper, config, seeds, root, scale, [t.seed for t in computed], time.perf_counter() - started)
