@@ -2,7 +2,7 @@
 
 Exit codes: 0 when every requested claim is reproduced, 1 when one is not (or is
 inconclusive), 2 for bad arguments (argparse's own code, and any ``ValueError`` raised by
-validation before work starts, or a missing optional extra).
+validation before work starts), a missing optional extra or a missing data file.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, ImportError) as error:
+    except (ValueError, ImportError, FileNotFoundError) as error:
         print(f"icml22dl: error: {error}", file=sys.stderr)
         return 2
 

@@ -71,3 +71,24 @@ def test_read_idx_rejects_size_mismatch(tmp_path):
     path.write_bytes(raw[:-1])
     with pytest.raises(ValueError, match="short.idx"):
         read_idx(path)
+
+
+def test_mnist_split_draws_disjoint_normalised_subsets():
+    from icml22dl.data.mnist import MNIST_MEAN, MNIST_STD, mnist_as_rgb32, mnist_split
+
+    x_tr, y_tr, x_te, y_te = mnist_split(300, 200, torch.Generator().manual_seed(0), source="test")
+    assert x_tr.shape == (300, 28, 28) and x_te.shape == (200, 28, 28) and x_tr.dtype == torch.float32
+    assert x_tr.min().item() == pytest.approx(-MNIST_MEAN / MNIST_STD, rel=1e-6)
+    raw, _ = load_mnist("test")
+    normalised = (raw.float() / 255 - MNIST_MEAN) / MNIST_STD
+    # disjoint: no test image equals a training image of the same draw (bitwise rows)
+    train_rows = {bytes(r.numpy().tobytes()) for r in x_tr}
+    assert not any(bytes(r.numpy().tobytes()) in train_rows for r in x_te)
+    assert any(torch.equal(x_tr[0], row) for row in normalised)
+    again = mnist_split(300, 200, torch.Generator().manual_seed(0), source="test")
+    assert torch.equal(again[0], x_tr) and torch.equal(again[3], y_te)
+    rgb = mnist_as_rgb32(x_tr[:2])
+    assert rgb.shape == (2, 3, 32, 32) and torch.equal(rgb[:, 0, 2:30, 2:30], x_tr[:2])
+    assert rgb[0, 1, 0, 0].item() == pytest.approx(-MNIST_MEAN / MNIST_STD)
+    with pytest.raises(ValueError, match="source='val'"):
+        mnist_split(1, 1, torch.Generator(), source="val")

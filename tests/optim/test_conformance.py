@@ -16,7 +16,16 @@ from icml22dl.optim import OPTIMIZERS, EMAMomentum, get_optimizer, list_optimize
 torch.set_num_threads(1)
 
 # Constructor keywords per registered name; an optimizer that needs more than ``lr`` adds its entry here.
-KWARGS: dict[str, dict[str, Any]] = {"ema_momentum": {"lr": 0.1, "momentum": 0.9}}
+KWARGS: dict[str, dict[str, Any]] = {
+    "ema_momentum": {"lr": 0.1, "momentum": 0.9},
+    "adai": {"lr": 0.1}, "adaiw": {"lr": 0.1}, "adaiv2": {"lr": 0.1, "dampening": 0.5},
+    "efld": {"lr": 0.01, "alpha": 2.0}, "sgld": {"lr": 0.01, "std_coef": 0.5},
+    "noisy_sign_sgd": {"lr": 0.01, "alpha": 2.0}, "quantized_sgd": {"lr": 0.01, "alpha": 2.0},
+}
+# Groups not independent by design: Adai pools its second moment over all groups; the EFLD samplers
+# share one noise stream. Samplers also move a parameter whose gradient is zero (it diffuses).
+SHARED_ACROSS_GROUPS = {"adai", "adaiw", "adaiv2", "efld", "sgld", "noisy_sign_sgd", "quantized_sgd"}
+SAMPLERS = {"efld", "sgld", "noisy_sign_sgd", "quantized_sgd"}
 NAMES = list_optimizers()
 
 
@@ -79,7 +88,8 @@ def test_param_groups_use_their_own_lr(name: str) -> None:
         nn.functional.mse_loss(first(x), y).backward()
         opt_a.step()
         opt_b.step()
-    assert torch.equal(_flat(grouped), _flat(first))
+    if name not in SHARED_ACROSS_GROUPS:
+        assert torch.equal(_flat(grouped), _flat(first))
     _train(second, cls(second.parameters(), **_kwargs(name)), 5)
     assert not torch.equal(_flat(grouped), _flat(second))  # the second group's lr did matter
 
@@ -160,8 +170,8 @@ def test_none_and_zero_gradients(name: str) -> None:
         opt.step()
     assert unused.grad is None and len(opt.state[unused]) == 0
     assert torch.equal(unused.detach(), torch.ones(3, dtype=torch.float64))
-    assert torch.equal(zero.detach(), torch.ones(3, dtype=torch.float64))
-    assert torch.isfinite(used).all() and not torch.equal(used.detach(), torch.ones(3, dtype=torch.float64))
+    assert name in SAMPLERS or torch.equal(zero.detach(), torch.ones(3, dtype=torch.float64))
+    assert torch.isfinite(zero).all() and torch.isfinite(used).all() and not torch.equal(used.detach(), torch.ones(3, dtype=torch.float64))
     unused.grad = torch.ones(3, dtype=torch.float64)  # a parameter that gets a gradient later joins in
     opt.step()
     assert not torch.equal(unused.detach(), torch.ones(3, dtype=torch.float64))

@@ -1,47 +1,68 @@
 """Data sets: verified local files, loaders, label noise and a registry."""
 
+from icml22dl.data.augment import WeakStrongAugment, cutout, random_crop_flip
 from icml22dl.data.checksums import SHA256, ChecksumError, sha256_file, verified_path, verify
 from icml22dl.data.cifar10 import CIFAR10_CLASSES, load_cifar10, read_cifar10_jpeg, read_cifar10_python
 from icml22dl.data.digits import load_digits
 from icml22dl.data.download import URLS, download, fetch
-from icml22dl.data.mnist import load_mnist, read_idx
+from icml22dl.data.indexed import IndexedDataset, TwoViewDataset
+from icml22dl.data.linear_targets import random_orthogonal, spectral_target
+from icml22dl.data.mnist import MNIST_MEAN, MNIST_STD, load_mnist, mnist_as_rgb32, mnist_split, read_idx
 from icml22dl.data.mnist1d import load_mnist1d
 from icml22dl.data.noise import CIFAR10_ASYMMETRIC, MNIST_ASYMMETRIC, asymmetric_noise, symmetric_noise
 from icml22dl.data.planetoid import PlanetoidData, load_planetoid
 from icml22dl.data.registry import DATASETS, get_dataset, list_datasets
 from icml22dl.data.root import data_root
 from icml22dl.data.safe_pickle import safe_load
+from icml22dl.data.sparse_regression import SparseRegression, sparse_regression_data
 from icml22dl.data.synthetic import MarginPatches, margin_patches, random_unit_vector
+from icml22dl.data.temporal_graphs import DynamicGraphSignal, dyncsl_like, load_england_covid
 
 __all__ = [
+    "asymmetric_noise",
+    "ChecksumError",
     "CIFAR10_ASYMMETRIC",
     "CIFAR10_CLASSES",
-    "DATASETS",
-    "MNIST_ASYMMETRIC",
-    "MarginPatches",
-    "SHA256",
-    "URLS",
-    "ChecksumError",
-    "PlanetoidData",
-    "asymmetric_noise",
+    "cutout",
     "data_root",
+    "DATASETS",
     "download",
+    "DynamicGraphSignal",
+    "dyncsl_like",
     "fetch",
     "get_dataset",
+    "IndexedDataset",
     "list_datasets",
     "load_cifar10",
     "load_digits",
+    "load_england_covid",
     "load_mnist",
     "load_mnist1d",
     "load_planetoid",
     "margin_patches",
+    "MarginPatches",
+    "mnist_as_rgb32",
+    "MNIST_ASYMMETRIC",
+    "MNIST_MEAN",
+    "mnist_split",
+    "MNIST_STD",
+    "PlanetoidData",
+    "random_crop_flip",
+    "random_orthogonal",
     "random_unit_vector",
     "read_cifar10_jpeg",
     "read_cifar10_python",
     "read_idx",
     "safe_load",
+    "SHA256",
     "sha256_file",
+    "sparse_regression_data",
+    "SparseRegression",
+    "spectral_target",
     "symmetric_noise",
+    "TwoViewDataset",
+    "URLS",
     "verified_path",
     "verify",
+    "WeakStrongAugment",
 ]

@@ -93,3 +93,55 @@ def load_mnist(
     if labels.shape != images.shape[:1] or labels.min() < 0 or labels.max() > 9:
         raise ValueError(f"{label_path}: expected {len(images)} labels in 0..9, got shape {labels.shape}")
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
+#: Mean and standard deviation of the MNIST training pixels in [0, 1].
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def mnist_split(
+    train_size: int,
+    test_size: int,
+    generator: torch.Generator,
+    source: str = "train",
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random, normalised MNIST train and test subsets drawn from ``generator``.
+
+    Args:
+        train_size, test_size: subset sizes.
+        generator: the seeded generator the subsets are drawn from.
+        source: ``"train"``: training images from the 60,000 train split, test images from the
+            10,000 test split; ``"test"``: both drawn, disjoint, from the test split (a small,
+            fast stand-in).
+        data_dir: as in :func:`load_mnist`.
+
+    Returns:
+        ``(x_train, y_train, x_test, y_test)``: float32 images (N, 28, 28) normalised with
+        :data:`MNIST_MEAN` and :data:`MNIST_STD`, int64 labels.
+    """
+    if source not in ("train", "test"):
+        raise ValueError(f"source={source!r} is not one of ('train', 'test')")
+    x_test, y_test = load_mnist("test", data_dir)
+    if source == "test":
+        if train_size + test_size > len(x_test):
+            raise ValueError(f"train_size + test_size = {train_size + test_size} exceeds the {len(x_test)} test images")
+        perm = torch.randperm(len(x_test), generator=generator)
+        train, test = perm[:train_size], perm[train_size : train_size + test_size]
+        x_train, y_train = x_test, y_test
+    else:
+        x_train, y_train = load_mnist("train", data_dir)
+        train = torch.randperm(len(x_train), generator=generator)[:train_size]
+        test = torch.randperm(len(x_test), generator=generator)[:test_size]
+
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255 - MNIST_MEAN) / MNIST_STD
+
+    return normalise(x_train[train]), y_train[train], normalise(x_test[test]), y_test[test]
+
+
+def mnist_as_rgb32(x: torch.Tensor) -> torch.Tensor:
+    """Normalised MNIST (B, 28, 28) -> (B, 3, 32, 32): padded with black (in normalised units)
+    to 32 x 32 and the channel repeated, the input shape of CIFAR-style networks."""
+    x = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-MNIST_MEAN / MNIST_STD)
+    return x[:, None].expand(-1, 3, -1, -1)

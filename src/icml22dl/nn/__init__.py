@@ -8,13 +8,88 @@ from typing import Any
 from torch import nn
 
 from icml22dl.nn.cifar_models import resnet18_cifar, vgg19_bn
+from icml22dl.nn.collapse_nets import CollapseMLP, ETFClassifier, etf_weight, resnet18_collapse, train_mse
 from icml22dl.nn.cubic_cnn import CubicPatchCNN
+from icml22dl.nn.deq import DEQ, FCDEQ, TanhCell
 from icml22dl.nn.full_batch import full_batch_grad
+from icml22dl.nn.init import haar_orthogonal, init_matrix_, matrix_family
+from icml22dl.nn.linear_nets import (
+    DeepLinearNet,
+    DiagonalGDResult,
+    DiagonalLinearNet,
+    FlowResult,
+    balance_drift,
+    balanced_rank_one_init,
+    diagonal_gd,
+    factor_flow,
+    factor_gradients,
+)
+from icml22dl.nn.mlp import MLP
+from icml22dl.nn.lipschitz_nets import kw_large, small_ortho_net
+from icml22dl.nn.orthogonal_convs import CayleyConv2d, RKOConv2d, SOCConv2d
+from icml22dl.nn.paraunitary import (
+    ConvexSkip,
+    GroupSort,
+    LipschitzAvgPool2d,
+    MaxMin,
+    OrthogonalLinear,
+    OrthogonalMatrix,
+    ParaunitaryConv1d,
+    ParaunitaryConv2d,
+    ParaunitaryConvTranspose1d,
+    ParaunitaryConvTranspose2d,
+    multi_margin_hinge,
+)
+from icml22dl.nn.small_nets import MLPClassifier, SmallConvNet
+from icml22dl.nn.solvers import SolverInfo, anderson, broyden, fixed_point
 from icml22dl.registry import Registry
 
 __all__ = [
+    "MLPClassifier",
+    "SmallConvNet",
     "MODELS",
+    "MLP",
+    "DeepLinearNet",
+    "DiagonalGDResult",
+    "DiagonalLinearNet",
+    "FlowResult",
+    "balance_drift",
+    "balanced_rank_one_init",
+    "diagonal_gd",
+    "factor_flow",
+    "factor_gradients",
+    "DEQ",
+    "FCDEQ",
+    "TanhCell",
+    "SolverInfo",
+    "anderson",
+    "broyden",
+    "fixed_point",
+    "haar_orthogonal",
+    "init_matrix_",
+    "matrix_family",
+    "kw_large",
+    "small_ortho_net",
+    "CayleyConv2d",
+    "RKOConv2d",
+    "SOCConv2d",
+    "ConvexSkip",
+    "GroupSort",
+    "LipschitzAvgPool2d",
+    "MaxMin",
+    "OrthogonalLinear",
+    "OrthogonalMatrix",
+    "ParaunitaryConv1d",
+    "ParaunitaryConv2d",
+    "ParaunitaryConvTranspose1d",
+    "ParaunitaryConvTranspose2d",
+    "multi_margin_hinge",
+    "CollapseMLP",
     "CubicPatchCNN",
+    "ETFClassifier",
+    "etf_weight",
+    "resnet18_collapse",
+    "train_mse",
     "full_batch_grad",
     "get_model",
     "list_models",
@@ -44,3 +119,11 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
 register_model("cubic_patch_cnn", CubicPatchCNN)
 register_model("resnet18_cifar", resnet18_cifar)
 register_model("vgg19_bn", vgg19_bn)
+register_model("collapse_mlp", CollapseMLP)
+register_model("resnet18_collapse", resnet18_collapse)
+register_model("fc_deq", FCDEQ)
+register_model("small_ortho_net", small_ortho_net)
+register_model("kw_large", kw_large)
+register_model("mlp", MLP)
+register_model("small_conv_net", SmallConvNet)
+register_model("mlp_classifier", MLPClassifier)

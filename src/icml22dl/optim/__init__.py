@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import torch
 
+from icml22dl.optim.adai import Adai, AdaiV2, AdaiW
+from icml22dl.optim.efld import EFLD, SGLD, NoisySignSGD, QuantizedSGD
 from icml22dl.optim.momentum import EMAMomentum
 from icml22dl.registry import Registry
 
 __all__ = [
+    "EFLD",
+    "SGLD",
+    "Adai",
+    "AdaiV2",
+    "AdaiW",
+    "NoisySignSGD",
+    "QuantizedSGD",
     "EMAMomentum",
     "OPTIMIZERS",
     "get_optimizer",
@@ -27,3 +36,10 @@ list_optimizers = OPTIMIZERS.list
 get_optimizer = OPTIMIZERS.get
 
 register_optimizer("ema_momentum", EMAMomentum)
+register_optimizer("adai", Adai)
+register_optimizer("adaiw", AdaiW)
+register_optimizer("adaiv2", AdaiV2)
+register_optimizer("efld", EFLD)
+register_optimizer("sgld", SGLD)
+register_optimizer("noisy_sign_sgd", NoisySignSGD)
+register_optimizer("quantized_sgd", QuantizedSGD)

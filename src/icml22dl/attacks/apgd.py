@@ -1,0 +1,59 @@
+"""Auto-PGD (APGD): projected gradient ascent with momentum and an automatic step-size schedule."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from icml22dl.attacks.base import StepSizeAttack
+
+
+class APGD(StepSizeAttack):
+    """Auto-PGD (Croce & Hein, ICML 2020), L-inf or L2, CE / CW / DLR loss, restarts, targeted loss.
+
+    Math (maximise L within B = {z : ||z - x|| <= eps} cap [0, 1], projection P)::
+
+        z_{k+1} = P(x_k + eta * sign(grad L(x_k)))          (L2: grad / ||grad||_2)
+        x_{k+1} = P(x_k + a (z_{k+1} - x_k) + (1 - a)(x_k - x_{k-1})),  a = 1 at k = 0, then ``momentum``
+
+    with the step-size schedule and best-point restore of :mod:`icml22dl.attacks.base`
+    (APGD restores x and its gradient). Returns the misclassified visited point where one
+    was found, else the best-loss point.
+
+    Args:
+        model: maps images in [0, 1] to logits; run in eval mode, its modes restored after.
+        eps: radius of the ball (> 0).
+        norm: ``"Linf"`` (default) or ``"L2"``.
+        n_iter: iterations per restart (AutoAttack default 100).
+        n_restarts: restarts (only unbroken points are re-attacked).
+        loss: ``"cw"`` (default here), ``"ce"`` (AutoAttack's APGD-CE) or ``"dlr"``.
+        momentum: a after the first step (0.75, the paper's alpha).
+        rho: checkpoint threshold (0.75).
+        init: ``"random"`` (AutoAttack's start, default), ``"center"`` or a tensor.
+        seed: seed of the random starts.
+        track_di: record the Diversity Index (see :func:`icml22dl.attacks.diversity_index`).
+        checks: AutoAttack-style sanity checks (warnings).
+
+    Returns:
+        Calling the attack returns ``x_adv``; :meth:`run` returns an :class:`AttackResult`.
+
+    Example:
+        >>> attack = APGD(model, eps=8 / 255, loss="ce")           # doctest: +SKIP
+        >>> x_adv = attack(x, y)                                    # doctest: +SKIP
+
+    References:
+        Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
+        diverse parameter-free attacks", ICML 2020, Alg. 1; official ``fra31/auto-attack``
+        (``APGDAttack``: n_iter 100, rho 0.75, step 2 eps, momentum 0.75).
+    """
+
+    name = "apgd"
+
+    def __init__(self, model: nn.Module, eps: float, *, norm: str = "Linf", n_iter: int = 100,
+                 n_restarts: int = 1, loss: str = "cw", momentum: float = 0.75, rho: float = 0.75,
+                 init: str | Tensor = "random", seed: int = 0, track_di: bool = False, di_points: int = 10,
+                 checks: bool = True) -> None:
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum={momentum!r} must lie in [0, 1]")
+        super().__init__(model, eps, norm=norm, n_iter=n_iter, n_restarts=n_restarts, loss=loss, rho=rho,
+                         init=init, seed=seed, track_di=track_di, di_points=di_points, checks=checks)
+        self._momentum = float(momentum)

@@ -1,0 +1,197 @@
+"""Temporal graphs: a snapshot-sequence container, a DynCSL-like generator and England-COVID.
+
+* :class:`DynamicGraphSignal` -- T snapshots over a fixed node set: per step an edge list,
+  optional edge weights, node features and targets; sliced into windows and batched as a
+  disjoint union (the temporal-signal API of PyTorch Geometric Temporal, in plain torch).
+* :func:`dyncsl_like` -- the procedural expressivity task of card 11 (Gao & Ribeiro, ICML
+  2022 use DynCSL, whose file is not obtainable): every snapshot is a 4-regular circulant
+  graph on 19 nodes with constant features, the class says which steps share a skip jump.
+* :func:`load_england_covid` -- the England-COVID mobility graph (129 regions, 61 days),
+  verified by SHA-256 from the shared data folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from icml22dl.data.checksums import verified_path
+
+#: The DynCSL-like classes: which of the T = 8 steps share a skip jump (card 11, Quick A).
+DYNCSL_PATTERNS: tuple[tuple[int, ...], ...] = (
+    (0, 0, 0, 0, 0, 0, 0, 0),  # all equal
+    (0, 0, 0, 0, 1, 1, 1, 1),  # halves
+    (0, 1, 0, 1, 0, 1, 0, 1),  # alternating
+    (0, 1, 2, 3, 4, 5, 6, 7),  # all distinct
+    (0, 0, 1, 1, 2, 2, 3, 3),  # pairs
+    (0, 1, 2, 3, 0, 1, 2, 3),  # period 4
+)
+
+
+@dataclass
+class DynamicGraphSignal:
+    """A sequence of T graph snapshots over N fixed nodes.
+
+    Attributes:
+        edge_indices: T tensors (2, E_t), int64, directed edges of each step.
+        edge_weights: T tensors (E_t,) or (E_t, d_e) of edge features, or None (weight 1).
+        features: (T, N, F) node features.
+        targets: Per-step node targets (T, N) / (T, N, d), or None.
+        label: Graph-level label (int64 scalar, or (B,) after :meth:`batch`), or None.
+        batch: (N,) graph id of each node after :meth:`batch`, or None for one graph.
+    """
+
+    edge_indices: list[torch.Tensor]
+    edge_weights: list[torch.Tensor] | None
+    features: torch.Tensor
+    targets: torch.Tensor | None = None
+    label: torch.Tensor | None = None
+    batch: torch.Tensor | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.features.dim() != 3:
+            raise ValueError(f"features has shape {tuple(self.features.shape)}; expected (T, N, F)")
+        if len(self.edge_indices) != self.features.shape[0]:
+            raise ValueError(f"{len(self.edge_indices)} edge lists for {self.features.shape[0]} feature steps")
+        if self.edge_weights is not None and len(self.edge_weights) != len(self.edge_indices):
+            raise ValueError(f"{len(self.edge_weights)} weight lists for {len(self.edge_indices)} edge lists")
+
+    @property
+    def num_steps(self) -> int:
+        """T."""
+        return self.features.shape[0]
+
+    @property
+    def num_nodes(self) -> int:
+        """N."""
+        return self.features.shape[1]
+
+    def window(self, start: int, length: int) -> "DynamicGraphSignal":
+        """Steps ``start .. start + length - 1`` (targets sliced the same way)."""
+        if length < 1 or start < 0 or start + length > self.num_steps:
+            raise ValueError(f"window start={start}, length={length} does not fit T={self.num_steps}")
+        sl = slice(start, start + length)
+        return DynamicGraphSignal(
+            self.edge_indices[sl], None if self.edge_weights is None else self.edge_weights[sl],
+            self.features[sl], None if self.targets is None else self.targets[sl], self.label, self.batch)
+
+    def permute_nodes(self, perm: torch.Tensor) -> "DynamicGraphSignal":
+        """Relabel nodes: old node ``perm[i]`` becomes node ``i`` (features and targets follow)."""
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(len(perm))
+        return DynamicGraphSignal(
+            [inverse[ei] for ei in self.edge_indices], self.edge_weights, self.features[:, perm],
+            None if self.targets is None else self.targets[:, perm], self.label,
+            None if self.batch is None else self.batch[perm])
+
+    @staticmethod
+    def collate(signals: list["DynamicGraphSignal"]) -> "DynamicGraphSignal":
+        """Disjoint union of graphs with equal T: node ids offset, ``batch`` and ``label`` stacked."""
+        if not signals:
+            raise ValueError("signals is empty")
+        steps = signals[0].num_steps
+        if any(s.num_steps != steps for s in signals):
+            raise ValueError("all signals must have the same number of steps to be batched")
+        offsets = [0]
+        for s in signals[:-1]:
+            offsets.append(offsets[-1] + s.num_nodes)
+        edges = [torch.cat([s.edge_indices[t] + o for s, o in zip(signals, offsets)], dim=1) for t in range(steps)]
+        weights = None
+        if all(s.edge_weights is not None for s in signals):
+            weights = [torch.cat([s.edge_weights[t] for s in signals]) for t in range(steps)]
+        targets = None if any(s.targets is None for s in signals) else torch.cat([s.targets for s in signals], 1)
+        label = None if any(s.label is None for s in signals) else torch.stack([s.label.reshape(()) for s in signals])
+        batch = torch.cat([torch.full((s.num_nodes,), i, dtype=torch.long) for i, s in enumerate(signals)])
+        return DynamicGraphSignal(edges, weights, torch.cat([s.features for s in signals], dim=1), targets, label, batch)
+
+
+def circulant_edges(n: int, jumps: list[int] | tuple[int, ...]) -> torch.Tensor:
+    """Directed edges i -> i +- r (mod n) for every jump r (both directions), shape (2, 2 n |jumps|)."""
+    src = torch.arange(n).repeat(2 * len(jumps))
+    steps = torch.tensor([s * r for r in jumps for s in (1, -1)]).repeat_interleave(n)
+    return torch.stack([src, (src + steps) % n])
+
+
+def dyncsl_like(num_graphs: int, n: int = 19, steps: int = 8, patterns: int = 6,
+                generator: torch.Generator | None = None) -> list[DynamicGraphSignal]:
+    """The DynCSL-like task: which snapshots share a skip jump, on 4-regular circulant graphs.
+
+    Snapshot t of a sample is the circulant graph C_n(1, R_t) (cycle plus one skip jump
+    R_t in {2, .., (n-1)/2}; 4-regular). The class is a pattern saying which steps share a
+    jump (:data:`DYNCSL_PATTERNS`: all equal, halves, alternating, all distinct, pairs,
+    period 4); each sample draws distinct random jumps for the pattern's groups and a random
+    node permutation. Node features are constant (ones), so 1-WL on any snapshot gives one
+    colour: a time-and-graph model is constant. Labels cycle with the sample index.
+
+    Args:
+        num_graphs: Number of samples.
+        n: Nodes, odd (default 19: jumps 2..9 are 8 distinct skip lengths).
+        steps: T, must be 8 for the built-in patterns.
+        patterns: Number of classes used (first ``patterns`` of :data:`DYNCSL_PATTERNS`).
+        generator: Source of jumps and permutations.
+
+    Returns:
+        A list of :class:`DynamicGraphSignal` with ``label`` set (edge weights 1).
+
+    References:
+        Gao & Ribeiro (2022), DynCSL (their file: 19 nodes, 8 snapshots, constant
+        features); our own construction (card 11, Quick A).
+    """
+    if n < 5 or n % 2 == 0:
+        raise ValueError(f"n={n!r} is out of range: must be odd and >= 5")
+    if steps != len(DYNCSL_PATTERNS[0]):
+        raise ValueError(f"steps={steps!r}: the built-in patterns have T = {len(DYNCSL_PATTERNS[0])}")
+    if not 1 <= patterns <= len(DYNCSL_PATTERNS):
+        raise ValueError(f"patterns={patterns!r} is out of range: must be in [1, {len(DYNCSL_PATTERNS)}]")
+    jumps_available = torch.arange(2, (n - 1) // 2 + 1)
+    groups = max(max(p) + 1 for p in DYNCSL_PATTERNS[:patterns])
+    if len(jumps_available) < groups:
+        raise ValueError(f"n={n} offers {len(jumps_available)} skip jumps; the patterns need {groups}")
+    samples = []
+    for index in range(num_graphs):
+        label = index % patterns
+        pattern = DYNCSL_PATTERNS[label]
+        jumps = jumps_available[torch.randperm(len(jumps_available), generator=generator)[:groups]].tolist()
+        perm = torch.randperm(n, generator=generator)
+        edges = [perm[circulant_edges(n, [1, jumps[g]])] for g in pattern]
+        samples.append(DynamicGraphSignal(edges, [torch.ones(e.shape[1]) for e in edges],
+                                          torch.ones(steps, n, 1), label=torch.tensor(label)))
+    return samples
+
+
+def load_england_covid(data_dir: str | os.PathLike[str] | None = None) -> DynamicGraphSignal:
+    """England-COVID: 129 English regions, 61 days of new cases and mobility flows.
+
+    Node feature and target of day t: the region's new-case count (raw, float). Edges:
+    the directed mobility flows of day t with their weights (836-2158 per day).
+
+    Args:
+        data_dir: A folder holding ``england-covid/england_covid.json.gz``, or None.
+
+    Returns:
+        A :class:`DynamicGraphSignal` with T = 61, N = 129, features (61, 129, 1) and
+        targets (61, 129).
+
+    Raises:
+        FileNotFoundError / ChecksumError: if the file is missing or differs.
+
+    References:
+        Panagopoulos et al. (2021); PyTorch Geometric Temporal's ``england_covid.json``
+        (the file the official time-then-graph code reads).
+    """
+    path = verified_path("england-covid/england_covid.json.gz", data_dir)
+    with gzip.open(path, "rt") as handle:
+        raw = json.load(handle)
+    steps = int(raw["time_periods"])
+    cases = torch.tensor(raw["y"], dtype=torch.float32)
+    mapping = raw["edge_mapping"]
+    edges = [torch.tensor(mapping["edge_index"][str(t)], dtype=torch.long).reshape(-1, 2).t().contiguous()
+             for t in range(steps)]
+    weights = [torch.tensor(mapping["edge_weight"][str(t)], dtype=torch.float32) for t in range(steps)]
+    if cases.shape[0] != steps:
+        raise ValueError(f"{path}: y has {cases.shape[0]} days, time_periods says {steps}")
+    return DynamicGraphSignal(edges, weights, cases[:, :, None].clone(), targets=cases)

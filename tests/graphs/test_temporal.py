@@ -1,0 +1,177 @@
+"""Temporal graph components against brute force, dense re-implementations and invariances."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("torch_geometric")
+
+from icml22dl.data.temporal_graphs import DynamicGraphSignal, dyncsl_like, load_england_covid  # noqa: E402
+from icml22dl.graphs.temporal import (  # noqa: E402
+    GCNGRU,
+    EvolveGCNO,
+    HistoryEncoder,
+    TimeThenGraph,
+    WindowAggregator,
+    mean_pool,
+)
+
+
+def _random_signal(n=9, steps=4, seed=0, weights=True):
+    g = torch.Generator().manual_seed(seed)
+    edges = [torch.randint(0, n, (2, 12), generator=g) for _ in range(steps)]
+    edges = [torch.unique(e, dim=1) for e in edges]  # no duplicate edge within a step
+    w = [torch.rand(e.shape[1], generator=g) + 0.1 for e in edges] if weights else None
+    return DynamicGraphSignal(edges, w, torch.randn(steps, n, 3, generator=g))
+
+
+def _brute_force_histories(signal, pad=-1.0):
+    union = sorted({(int(i), int(j)) for ei in signal.edge_indices for i, j in ei.t()})
+    hist = {e: [pad] * signal.num_steps for e in union}
+    for t, ei in enumerate(signal.edge_indices):
+        for k, (i, j) in enumerate(ei.t().tolist()):
+            hist[(i, j)][t] = 1.0 if signal.edge_weights is None else float(signal.edge_weights[t][k])
+    return union, hist
+
+
+@pytest.mark.parametrize("weights", [True, False])
+def test_window_aggregator_equals_a_python_set_union(weights):
+    signal = _random_signal(weights=weights)
+    agg = WindowAggregator(time_feature="none")(signal)
+    union, hist = _brute_force_histories(signal)
+    assert [tuple(e) for e in agg.edge_index.t().tolist()] == union
+    for k, e in enumerate(union):
+        assert agg.edge_history[k, :, 0].tolist() == pytest.approx(hist[e])
+    torch.testing.assert_close(agg.node_history, signal.features.permute(1, 0, 2))
+    counts = agg.presence_counts().squeeze(1).tolist()
+    assert counts == [sum(v != -1.0 for v in hist[e]) for e in union]
+
+
+def test_window_aggregator_time_feature_and_england_covid_first_window():
+    covid = load_england_covid().window(0, 7)
+    agg = WindowAggregator(time_feature="inc")(covid)
+    union, hist = _brute_force_histories(covid)
+    assert agg.edge_index.shape[1] == len(union)
+    k = len(union) // 2
+    assert agg.edge_history[k, :, 0].tolist() == pytest.approx(hist[union[k]])
+    assert agg.edge_history[0, :, 1].tolist() == [0.0] + [1.0] * 6
+    assert agg.node_history.shape == (129, 7, 2)
+    with pytest.raises(ValueError, match="time_feature"):
+        WindowAggregator(time_feature="abs")
+
+
+def test_history_encoder_gru_is_the_last_state_of_a_gru_cell_loop():
+    torch.manual_seed(0)
+    enc = HistoryEncoder(3, 5, "gru")
+    seq = torch.randn(4, 6, 3)
+    cell = torch.nn.GRUCell(3, 5)
+    with torch.no_grad():
+        cell.weight_ih.copy_(enc.rnn.weight_ih_l0), cell.weight_hh.copy_(enc.rnn.weight_hh_l0)
+        cell.bias_ih.copy_(enc.rnn.bias_ih_l0), cell.bias_hh.copy_(enc.rnn.bias_hh_l0)
+    h = torch.zeros(4, 5)
+    for t in range(6):
+        h = cell(seq[:, t], h)
+    torch.testing.assert_close(enc(seq), h, atol=1e-6, rtol=1e-5)
+    for kind in ("lstm", "attention"):
+        assert HistoryEncoder(3, 5, kind)(seq).shape == (4, 5)
+    with pytest.raises(ValueError, match="kind"):
+        HistoryEncoder(3, 5, "tcn")
+
+
+def test_sum_path_equals_a_dense_adjacency_computation():
+    signal = _random_signal()
+    agg = WindowAggregator()(signal)
+    torch.manual_seed(0)
+    model = TimeThenGraph(4, 2, 2, hidden=6, gnn="sum", act="tanh", readout="node").eval()
+    h = torch.tanh(model.node_enc(agg.node_history))
+    e = model.edge_enc(agg.edge_history)
+    adj = torch.zeros(signal.num_nodes, signal.num_nodes)
+    adj[agg.edge_index[1], agg.edge_index[0]] = e.mean(-1)  # adj[dst, src] = w
+    z = adj @ model.conv2.lin(adj @ model.conv1.lin(h))
+    expected = model.head(torch.cat([z, h], -1))
+    torch.testing.assert_close(model(agg), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("gnn", ["gcn", "gat", "gin", "sum"])
+def test_time_then_graph_is_invariant_to_node_permutations(gnn):
+    # Property test: for random graphs and random relabellings, graph outputs are unchanged
+    # and node outputs are permuted the same way (tolerance 1e-5: summation order differs).
+    for seed in range(3):
+        signal = _random_signal(seed=seed)
+        torch.manual_seed(seed)
+        model = TimeThenGraph(4, 2, 3, hidden=8, gnn=gnn, readout="node").eval()
+        pooled = TimeThenGraph(4, 2, 3, hidden=8, gnn=gnn, readout="mean").eval()
+        aggregate = WindowAggregator()
+        perm = torch.randperm(signal.num_nodes, generator=torch.Generator().manual_seed(100 + seed))
+        moved = signal.permute_nodes(perm)
+        with torch.no_grad():
+            torch.testing.assert_close(model(aggregate(moved)), model(aggregate(signal))[perm], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(pooled(aggregate(moved)), pooled(aggregate(signal)), atol=1e-5, rtol=1e-4)
+
+
+def test_dedupe_is_exact():
+    samples = dyncsl_like(12, generator=torch.Generator().manual_seed(0))
+    batch = DynamicGraphSignal.collate(samples)
+    agg = WindowAggregator()(batch)
+    torch.manual_seed(0)
+    model = TimeThenGraph(2, 2, 6, hidden=8, gnn="sum", readout="mean")
+    fast = model(agg)
+    model.dedupe = False
+    torch.testing.assert_close(fast, model(agg), atol=1e-6, rtol=1e-5)
+
+
+def test_time_and_graph_is_constant_on_the_dyncsl_like_task_but_time_then_graph_is_not():
+    # The mechanism of the claim: regular snapshots with equal features give a TaG model one
+    # output for every sample (whatever its weights), while TtG's outputs differ by class.
+    samples = dyncsl_like(12, generator=torch.Generator().manual_seed(0))
+    batch = DynamicGraphSignal.collate(samples)
+    torch.manual_seed(0)
+    tag = GCNGRU(1, 6, hidden=8, gnn="sum", act="tanh", readout="mean")
+    out = tag(batch)
+    assert (out - out[0]).abs().max().item() < 1e-5
+    ttg = TimeThenGraph(2, 2, 6, hidden=8, gnn="sum", act="tanh", readout="mean")
+    out = ttg(WindowAggregator()(batch))
+    assert (out[3] - out[0]).abs().max().item() > 1e-4  # 'all distinct' vs 'all equal'
+    # The order-blind ablation cannot tell halves (1) from alternating (2).
+    count = TimeThenGraph(2, 2, 6, hidden=8, gnn="sum", act="tanh", readout="mean", edge_encoder="count")
+    out = count(WindowAggregator()(batch))
+    torch.testing.assert_close(out[1], out[2], atol=1e-5, rtol=1e-4)
+
+
+def test_gcn_gru_official_bug_flag_equals_running_on_edgeless_snapshots():
+    signal = _random_signal()
+    empty = DynamicGraphSignal([e[:, :0] for e in signal.edge_indices], [w[:0] for w in signal.edge_weights],
+                               signal.features)
+    torch.manual_seed(0)
+    model = GCNGRU(3, 2, hidden=5, ignore_edges=True)
+    reference = GCNGRU(3, 2, hidden=5)
+    reference.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(signal), reference(empty))
+    assert not torch.allclose(reference(signal), reference(empty))
+
+
+def test_evolvegcn_o_against_its_equations():
+    signal = _random_signal(weights=False)
+    torch.manual_seed(0)
+    model = EvolveGCNO(3, 2, hidden=4, act="softplus")
+    n = signal.num_nodes
+    weight = model.initial
+    for t in range(signal.num_steps):
+        weight = model.evolve(weight, weight)  # W_t = GRU(W_{t-1}, W_{t-1})
+        a = torch.eye(n)
+        for i, j in signal.edge_indices[t].t().tolist():
+            if i != j:
+                a[j, i] += 1.0
+        deg = a.sum(1)
+        a_hat = a / deg.sqrt()[:, None] / deg.sqrt()[None, :]
+        h = F.softplus(a_hat @ model.lin(signal.features[t]) @ weight)
+    torch.testing.assert_close(model(signal), model.head(h), atol=1e-5, rtol=1e-4)
+
+
+def test_mean_pool_and_bad_arguments():
+    h = torch.arange(8.0).reshape(4, 2)
+    torch.testing.assert_close(mean_pool(h, torch.tensor([0, 0, 1, 1])), torch.tensor([[1.0, 2.0], [5.0, 6.0]]))
+    with pytest.raises(ValueError, match="gnn"):
+        TimeThenGraph(2, 2, 1, gnn="cheb")
+    with pytest.raises(ValueError, match="readout"):
+        GCNGRU(1, 1, readout="max")

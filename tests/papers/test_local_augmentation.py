@@ -1,0 +1,79 @@
+"""Paper 6 (local_augmentation): presets, metrics, a claim that can fail, and the quick claim."""
+
+import pytest
+
+pytest.importorskip("torch_geometric")
+
+from icml22dl.papers.local_augmentation import PAPER, PRESETS, Config, run  # noqa: E402
+from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim  # noqa: E402
+
+# Run-directory hashes of the presets: a change orphans stored results (update deliberately).
+PINNED = {"quick": "eda25e4bfab5", "paper": "9296ce47cc2c", "gpu_check": "ebf1c272f29c"}
+
+TINY = dict(datasets=("cora",), samples=(2,), epochs=(3,), cvae_epochs=(1,), cvae_batch=(256,), cvae_lr=(1e-3,),
+            bank_size=2)
+
+
+def test_preset_hashes_are_pinned():
+    assert {scale: preset.config_hash() for scale, preset in PRESETS.items()} == PINNED
+
+
+def test_config_checks_lengths_and_names():
+    with pytest.raises(ValueError, match="samples"):
+        Config(samples=(4,))
+    with pytest.raises(ValueError, match="datasets"):
+        Config(datasets=("cora", "reddit"))
+    with pytest.raises(ValueError, match="cvae_lr"):
+        Config(cvae_lr=(0.01,))
+
+
+def test_metrics_are_paired_gaps():
+    metrics = run(Config(**TINY), seed=0, log=null_log())
+    assert metrics["cora_la_gain"] == pytest.approx(metrics["cora_la_acc"] - metrics["cora_gcn_acc"])
+    assert metrics["cora_cons_gain"] == pytest.approx(metrics["cora_cons_acc"] - metrics["cora_gcn_acc"])
+    assert metrics["cora_la_minus_cons"] == pytest.approx(metrics["cora_la_acc"] - metrics["cora_cons_acc"])
+    assert metrics["cora_cvae_steps"] == 42  # ceil(10556 / 256) pairs per epoch
+    assert metrics["cora_cvae_final_loss"] < metrics["cora_cvae_first_loss"]
+
+
+def test_gat_backbone_path_runs():
+    metrics = run(Config(**TINY, backbone="gat", heads=2, dropout=0.6), seed=0, log=null_log())
+    assert all(0.0 <= metrics[f"cora_{k}_acc"] <= 1.0 for k in ("gcn", "cons", "la"))
+
+
+def test_the_claim_can_fail(tmp_path):
+    # Three epochs leave every model far below the 82.5 % Cora bar: the verdict must say so.
+    config = PRESETS["quick"].replace(**TINY)
+    record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
+    by_id = {c["id"]: c for c in record["criteria"]}
+    assert by_id["cora_la_acc"]["verdict"] == NOT_REPRODUCED
+    assert record["verdict"] == NOT_REPRODUCED
+
+
+@pytest.mark.slow
+def test_paper_path_with_u_score_and_fresh_draws_runs():
+    # The paper preset's code path (U-score selection, fresh X_bar per draw, input dropout
+    # on every branch) at toy size.
+    config = PRESETS["paper"].replace(datasets=("cora",), samples=(2,), epochs=(2,), cvae_epochs=(1,), cvae_batch=(64,),
+                                      cvae_lr=(0.01,), u_passes=2, u_every=40, u_warmup=50, device="cpu")
+    metrics = run(config, seed=0, log=null_log())
+    assert metrics["cora_cvae_best_u_score"] <= 1e-6
+    assert 0.0 <= metrics["cora_la_acc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_quick_claim_verdict_comes_from_the_run(tmp_path):
+    config = PAPER.preset("quick")
+    record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)
+    results = {s: RunDir(tmp_path, "local_augmentation", config.config_hash(), s).load_result()["metrics"]
+               for s in (0, 1, 2)}
+    by_id = {c["id"]: c for c in record["criteria"]}
+    for name in ("cora", "citeseer"):
+        gains = [results[s][f"{name}_la_acc"] - results[s][f"{name}_gcn_acc"] for s in (0, 1, 2)]
+        assert by_id[f"{name}_gain"]["value"] == pytest.approx(sum(gains) / 3)
+    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in record["criteria"]) else NOT_REPRODUCED
+    assert record["verdict"] == expected
+    # Report per seed, the ablation beside LA-GCN (no assertion on the verdict itself: the
+    # card's CiteSeer bar was not met at quick scale, see the targets' deviations).
+    print({k: [round(results[s][k], 4) for s in (0, 1, 2)] for k in PAPER.summary})
+    print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})

@@ -1,0 +1,44 @@
+"""Paper 13 (step_size_bias): presets, a claim that can fail, the quick claim from the run."""
+
+import pytest
+
+from icml22dl.papers.step_size_bias import PAPER, PRESETS, Config, run
+from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
+
+# Run-directory hashes of the presets: a change orphans stored results (update deliberately).
+PINNED = {"quick": "d05d157eb567", "paper": "27ff16ebef0d"}
+
+
+def test_preset_hashes_are_pinned():
+    assert {scale: preset.config_hash() for scale, preset in PRESETS.items()} == PINNED
+
+
+def test_config_rules():
+    with pytest.raises(ValueError, match="underdetermined"):
+        Config(examples=300)
+    with pytest.raises(ValueError, match="large_fraction"):
+        Config(large_fraction=0.33)
+
+
+def test_no_large_step_makes_the_claim_fail(tmp_path):
+    # 'large' step equal to the gradient-flow-like one: the gain ratio is exactly 1 > 0.3.
+    config = PRESETS["quick"].replace(fractions=(0.02, 0.2), large_fraction=0.02, mus=(1.0, 0.0), problems=2)
+    record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
+    metrics = RunDir(tmp_path, "step_size_bias", config.config_hash(), 0).load_result()["metrics"]
+    assert metrics["step_size_gain"] == 1.0
+    assert record["verdict"] == NOT_REPRODUCED
+
+
+@pytest.mark.slow
+def test_quick_claim_verdict_comes_from_the_run(tmp_path):
+    config = PAPER.preset("quick")
+    record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)
+    results = {s: RunDir(tmp_path, "step_size_bias", config.config_hash(), s).load_result()["metrics"] for s in (0, 1, 2)}
+    by_id = {c["id"]: c for c in record["criteria"]}
+    assert by_id["step_size_gain"]["value"] == pytest.approx(sum(r["step_size_gain"] for r in results.values()) / 3)
+    print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
+    for cid in ("weighted_l1_bound", "sharpness_bound", "gf_kkt", "large_step_converges"):
+        assert by_id[cid]["verdict"] == REPRODUCED
+    verdicts = {c["verdict"] for c in record["criteria"]}
+    expected = NOT_REPRODUCED if NOT_REPRODUCED in verdicts else (REPRODUCED if verdicts == {REPRODUCED} else "inconclusive")
+    assert record["verdict"] == expected
