@@ -18,10 +18,10 @@ from typing import Any, Callable, Sequence
 from icml22dl import __version__
 from icml22dl.runner import EXECUTORS, REPRODUCED, SCALES, parse_seeds
 from icml22dl.runner.claims import verdict_of
+from icml22dl.runner.device import DEVICES
 from icml22dl.runner.store import read_json
 
 DEFAULT_ROOT = "results"
-DEVICES = ("cpu", "cuda", "auto")
 
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:

@@ -29,6 +29,7 @@ from icml22dl.data import load_cifar10, load_mnist
 from icml22dl.nn import resnet18_cifar
 from icml22dl.nn.small_nets import SmallConvNet
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,6 @@ PRESETS = {
                     train_steps=1, train_step_size=10 / 255, eps_ramp=0.0, attack_eps=8 / 255, n_points=5000,
                     eval_points=1000, amp=True, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def _load(config: Config, split: str) -> tuple[Tensor, Tensor]:
@@ -179,7 +174,7 @@ def _crop_flip(x: Tensor, gen: torch.Generator) -> Tensor:
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Train one robust model, then attack its clean-correct test points with ACG and APGD."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     model = _train(config, seed, log, device)
     train_wall = time.perf_counter() - started
     x_test, y_test = _load(config, "test")

@@ -27,6 +27,7 @@ from icml22dl.data.mnist import load_mnist
 from icml22dl.nn import get_model
 from icml22dl.optim.adai import Adai, AdaiW
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 LINEAR_METHODS = ("sgd", "sgdm", "adai", "adaiw", "adam", "rmsprop")
 CIFAR_METHODS = ("adai", "adaiw", "sgdm", "adam")
@@ -73,12 +74,6 @@ PRESETS = {
     "paper": Config(task="cifar10", epochs=200, amp=True, device="auto"),
     "gpu_check": Config(task="cifar10", epochs=30, amp=True, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def wilson_data(n: int, positive_rate: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -215,7 +210,7 @@ def _cifar_optimizer(name: str, model: nn.Module, config: Config) -> torch.optim
 def _run_cifar(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """ResNet-18 on CIFAR-10 (lossy JPEG pack), each optimiser from the same initialisation."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     mean = torch.tensor([0.4914, 0.4822, 0.4465], device=device)[None, :, None, None]
     std = torch.tensor([0.2023, 0.1994, 0.2010], device=device)[None, :, None, None]
 

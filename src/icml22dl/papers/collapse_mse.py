@@ -26,6 +26,7 @@ from icml22dl.analysis.ufm import UFMMSE, saddle_min_eigenvalue, ufm_strict_sadd
 from icml22dl.data.mnist import mnist_as_rgb32, mnist_split
 from icml22dl.nn.collapse_nets import CollapseMLP, resnet18_collapse, train_mse
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 
 
@@ -88,12 +89,6 @@ PRESETS = {
                     network="resnet18", train_source="train", train_size=10000, test_size=10000, epochs=100,
                     milestones=(33, 66), device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def _rho(W: torch.Tensor) -> float:
@@ -248,7 +243,7 @@ def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> di
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """All five checks of card 10 for one seed; returns every criterion's metric."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     metrics: dict[str, float] = {}
     metrics.update(_global_optimality(config, seed, log, device))
     metrics.update(_threshold(config, seed))

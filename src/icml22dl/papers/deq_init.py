@@ -29,6 +29,7 @@ from icml22dl.data.mnist import load_mnist
 from icml22dl.nn.deq import FCDEQ
 from icml22dl.nn.init import KINDS, matrix_family
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,6 @@ PRESETS = {
 }
 
 
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def _tag(sigma: float) -> str:
     return f"s{sigma:g}"
 
@@ -96,7 +91,7 @@ def _tag(sigma: float) -> str:
 def part_a(config: Config, seed: int) -> dict[str, float]:
     """Linear DEQ at matched variance: median gain q and cond(I - W) per family and sigma."""
     gen = derive_generator(seed, 10)
-    device = _device(config)
+    device = resolve_device(config.device)
     out: dict[str, float] = {}
     n = config.part_a_width
     for sigma in config.part_a_sigmas:
@@ -185,7 +180,7 @@ def _train_one(config: Config, kind: str, sigma: float, seed: int, data, device,
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Part A (linear gain) and part B (training at large sigma_w); return per-seed metrics."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     metrics: dict[str, float] = {}
     if config.part_a:
         metrics.update(part_a(config, seed))

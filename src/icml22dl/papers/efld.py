@@ -29,6 +29,7 @@ from icml22dl.data.mnist import load_mnist
 from icml22dl.data.noise import symmetric_noise
 from icml22dl.optim.efld import SGLD, NoisySignSGD, QuantizedSGD
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 LI_THIRD_PARTY = 8.12 / math.sqrt(2.0)
 
@@ -71,12 +72,6 @@ PRESETS = {
     "paper": Config(dataset="mnist", model="cnn2", train_pool=50000, fresh_size=10000, n_large=50000,
                     n_small=12500, steps=10000, pairs=64, noise_n=50000, noise_steps=10000, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 class CNN2(nn.Module):
@@ -173,7 +168,7 @@ def _error(model: nn.Module, x: Tensor, y: Tensor) -> float:
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """All EFLD runs of one seed and the per-seed quantities the criteria read."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     images, labels = load_mnist("test" if config.dataset == "mnist_t10k" else "train")
     need = config.train_pool + config.fresh_size
     if need > len(labels):

@@ -26,6 +26,7 @@ from icml22dl.analysis.ufm import UFMMSE, ExtendedUFM
 from icml22dl.data.mnist import mnist_as_rgb32, mnist_split
 from icml22dl.nn.collapse_nets import CollapseMLP, resnet18_collapse, train_mse
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 
 
@@ -81,12 +82,6 @@ PRESETS = {
                     train_source="train", train_size=10000, test_size=10000, epochs=100, milestones=(33, 66),
                     device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def _means(features: torch.Tensor, K: int) -> torch.Tensor:
@@ -208,7 +203,7 @@ def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> di
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Items 1-5 of card 14 for one seed; returns every criterion's metric."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     metrics: dict[str, float] = {"of_etf_distance": of_etf_distance(config.classes)}
     metrics.update(_two_factor(config, seed, log, device, bias=False))
     metrics.update(_two_factor(config, seed, log, device, bias=True))

@@ -41,6 +41,7 @@ from icml22dl.data.digits import load_digits
 from icml22dl.nn import get_model
 from icml22dl.nn.mlp import MLP
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 LN10 = math.log(10.0)
 SPLIT_SEED = 20220717  # the digits split is fixed across seeds (card 02: "split fixed")
@@ -100,12 +101,6 @@ PRESETS = {
                         batch_size=128, augment=True, path_points=25, path_split="test", bn_batch_size=500,
                         bn_batches=20, layerwise=False, amp=True, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def _wd_key(wd: float) -> str:
@@ -220,7 +215,7 @@ def _train(model: nn.Module, data: _Data, config: Config, wd: float, seed: int, 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Train every weight-decay arm from one initialisation; measure paths and accuracies."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     data = _Data(config, seed, device)
     initial = _build_model(config, seed).to(device)
     start_state = copy.deepcopy(initial.state_dict())

@@ -32,6 +32,7 @@ import torch
 
 from icml22dl.data.planetoid import load_planetoid
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 DATASETS = ("cora", "citeseer")
 MODELS = ("gcn", "cons", "la")
@@ -95,12 +96,6 @@ PRESETS = {
                         cvae_lr=(0.01, 0.01), u_score=True, u_every=20, bank_size=0, generated_dropout=True,
                         log_every=50, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 class _FreshDraws:
@@ -192,7 +187,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     from icml22dl.graphs.local_augmentation import row_normalise, train_local_augmentation
 
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     metrics: dict[str, float] = {}
     for index, name in enumerate(config.datasets):
         data = load_planetoid(name)

@@ -29,6 +29,7 @@ from icml22dl.nn.full_batch import full_batch_grad
 from icml22dl.nn.cubic_cnn import CubicPatchCNN
 from icml22dl.optim.momentum import EMAMomentum
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 OPTIMISERS = ("gd", "gdm")
 
@@ -73,12 +74,6 @@ PRESETS = {
 }
 
 
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def logistic_loss(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean of log(1 + exp(-y f)), computed as softplus(-y f) (the cubic outputs grow large)."""
     return F.softplus(-y * outputs).mean()
@@ -93,7 +88,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 def _run_synthetic(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     data_gen = derive_generator(seed, 0)
     w_star = random_unit_vector(config.dim, data_gen)
     draw = dict(d=config.dim, patches=config.patches, mu=config.mu, alpha=config.alpha, sigma=config.sigma,
@@ -161,7 +156,7 @@ def _run_cifar(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Full-batch GD vs GD+M on CIFAR-10 (paper Sec. 2): the gradient of all training
     images per step, accumulated in chunks of ``batch_size``; no augmentation."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     (x_train, y_train), (x_test, y_test) = (load_cifar10(split) for split in ("train", "test"))
     # The JPEG pack is sorted by class: a subset must be a random draw, not a prefix.
     subset_gen = derive_generator(seed, 0)

@@ -33,6 +33,7 @@ from icml22dl.nn.lipschitz_nets import kw_large, small_ortho_net
 from icml22dl.nn.orthogonal_convs import CayleyConv2d, RKOConv2d, SOCConv2d
 from icml22dl.nn.paraunitary import GroupSort, ParaunitaryConv2d, multi_margin_hinge
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,6 @@ PRESETS = {
     "paper": Config(checks=False, dataset="cifar10", model="kw_large", epochs=200, batch_size=256, lr=0.01, margin=0.5,
                     eps=36 / 255, pgd_points=1000, pgd_steps=10, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def sweep_configs(channels: int) -> list[dict]:
@@ -239,7 +234,7 @@ def _logits(model: nn.Module, x: torch.Tensor, chunk: int = 500) -> torch.Tensor
 
 def train_certified(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Q4.4 (or the paper's KW-Large run): hinge training, clean and certified accuracy, PGD soundness."""
-    device = _device(config)
+    device = resolve_device(config.device)
     x_train, y_train, x_test, y_test = _load(config, seed, device)
     build = small_ortho_net if config.model == "small" else kw_large
     model = build(conv=config.conv, init=config.init, generator=derive_generator(seed, 51)).to(device)

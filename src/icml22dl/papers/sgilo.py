@@ -50,6 +50,7 @@ from icml22dl.inverse import (
     train_vae,
 )
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 INF = math.inf
 
@@ -143,12 +144,6 @@ PRESETS = {
 }
 
 
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def _device_generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
     value = int(torch.randint(0, 2**62, (1,), generator=derive_generator(seed, stream)))
     return torch.Generator(device=device).manual_seed(value)
@@ -175,7 +170,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 def _run_theory(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Card 15 quick A: GD and Langevin chains inverting y = A G(x*) from N(0, I) starts."""
-    device = _device(config)
+    device = resolve_device(config.device)
     dtype = torch.float32 if config.theory_dtype == "float32" else torch.float64
     weights_gen = derive_generator(seed, 0)
     G = random_relu_generator(config.theory_widths, weights_gen, dtype=dtype)
@@ -367,7 +362,7 @@ def _bootstrap_ratio_std(num: torch.Tensor, den: torch.Tensor, resamples: int, s
 
 def _run_practice(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Card 15 quick B: CSGM, ILO and SGILO (with and without the prior) on held-out images."""
-    device = _device(config)
+    device = resolve_device(config.device)
     train, test = (t.to(device) for t in _load_images(config, seed))
     vae, net, codes, out = _build_models(config, seed, train, device, log)
     sde = VPSDE()

@@ -28,6 +28,7 @@ from icml22dl.losses import SOPLoss, noise_detection_auroc
 from icml22dl.nn import resnet18_cifar
 from icml22dl.nn.small_nets import MLPClassifier
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 #: Digits class-dependent noise (card 12 quick): 7 <-> 1, 3 <-> 8, 5 <-> 6, 4 <-> 9, 2 -> 7.
 DIGITS_ASYMMETRIC = {7: 1, 1: 7, 3: 8, 8: 3, 5: 6, 6: 5, 4: 9, 9: 4, 2: 7}
@@ -62,12 +63,6 @@ PRESETS = {
     "paper": Config(dataset="cifar10", sym_rate=0.5, asym_rate=0.0, epochs=40, batch_size=128, lr_u=10.0,
                     lr_v=10.0, amp=True, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def stratified_split(labels: Tensor, test_fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -172,7 +167,7 @@ def _train(config: Config, method: str, model: nn.Module, prep: _Prep, x: Tensor
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """For each noise type: CE and SOP from one initialisation on the same noisy labels."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     x_train, y_train, x_test, y_test = (t.to(device) for t in _data(config, seed))
     prep = _Prep(config, x_train, derive_generator(seed, 5))
     initial = _model(config, seed).to(device)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from icml22dl.data.temporal_graphs import DynamicGraphSignal, dyncsl_like, load_england_covid
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner.device import resolve_device
 
 TASKS = ("dyncsl", "covid")
 
@@ -72,12 +73,6 @@ PRESETS = {
     "paper": Config(train_graphs=2000, test_graphs=1000, dyn_epochs=40, dyn_batch=100, covid_epochs=100,
                     buggy_baseline=True, device="auto"),
 }
-
-
-def _device(config: Config) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 def _to(signal: DynamicGraphSignal, device: torch.device) -> DynamicGraphSignal:
@@ -266,7 +261,7 @@ def _run_covid(config: Config, seed: int, log: RunLog, device: torch.device) -> 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """Quick A (DynCSL-like accuracies) and Quick B (EngCOVID RMSE and speed) for one seed."""
     started = time.perf_counter()
-    device = _device(config)
+    device = resolve_device(config.device)
     metrics: dict[str, float] = {}
     if "dyncsl" in config.tasks:
         metrics.update(_run_dyncsl(config, seed, log, device))

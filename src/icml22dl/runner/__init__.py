@@ -12,6 +12,7 @@ from icml22dl.runner.claims import (
     load_targets,
 )
 from icml22dl.runner.config import ExperimentConfig, config_hash, param
+from icml22dl.runner.device import DEVICES, resolve_device
 from icml22dl.runner.executors import EXECUTORS, map_tasks
 from icml22dl.runner.experiment import SCALES, Curve, Paper
 from icml22dl.runner.runs import RunTask, compute_runs, judge, run_claim, run_one
@@ -19,8 +20,8 @@ from icml22dl.runner.seeds import derive_generator, parse_seeds, seed_everything
 from icml22dl.runner.store import RunDir, RunLog, null_log, read_json, write_json_atomic
 
 __all__ = [
-    "EXECUTORS", "INCONCLUSIVE", "NOT_REPRODUCED", "REPRODUCED", "SCALES", "Claim", "Criterion", "Curve",
+    "DEVICES", "EXECUTORS", "INCONCLUSIVE", "NOT_REPRODUCED", "REPRODUCED", "SCALES", "Claim", "Criterion", "Curve",
     "Diverged", "ExperimentConfig", "Paper", "RunDir", "RunLog", "RunTask", "check_finite",
     "compute_runs", "config_hash", "derive_generator", "judge", "load_claim", "load_targets", "map_tasks", "null_log", "param",
-    "parse_seeds", "read_json", "run_claim", "run_one", "seed_everything", "write_json_atomic",
+    "parse_seeds", "read_json", "resolve_device", "run_claim", "run_one", "seed_everything", "write_json_atomic",
 ]

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 import icml22dl
 from icml22dl.runner.claims import Diverged
 from icml22dl.runner.config import ExperimentConfig
+from icml22dl.runner.device import resolve_device
 from icml22dl.runner.executors import check_executor, map_tasks
 from icml22dl.runner.experiment import Paper
 from icml22dl.runner.lock import RunLock
@@ -120,10 +121,7 @@ def _compute(task: RunTask) -> None:
 
 
 def _device_of(config: ExperimentConfig) -> str:
-    device = getattr(config, "device", "cpu")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+    return resolve_device(getattr(config, "device", "cpu")).type
 
 
 def check_run_arguments(seeds: Sequence[int], executor: str, threads: int) -> None:
