@@ -6,7 +6,7 @@ import pytest
 
 from icml22dl.papers import extended_ufm as module
 from icml22dl.papers.extended_ufm import PAPER, PRESETS, Config, run
-from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
+from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, resolve_device, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
 PINNED = {"quick": "9a03aae52001", "paper": "80018eab4e7a"}
@@ -25,7 +25,7 @@ def test_an_etf_solution_fails_the_orthogonal_frame_criteria():
     # Feed the claim the metrics of the model *with* a bias (an ETF) under the bias-free
     # names: the OF criteria must fail. This is what lets the quick check tell OF from ETF.
     config = Config(steps=4000, network="none")
-    with_bias = module._two_factor(config, 0, null_log(), module._device(config), bias=True)
+    with_bias = module._two_factor(config, 0, null_log(), resolve_device(config.device), bias=True)
     swapped = {k.replace("bias_", "ufm_", 1): v for k, v in with_bias.items()}
     record = PAPER.claim.judge("quick", {0: swapped})
     by_id = {c["id"]: c for c in record["criteria"]}
