@@ -12,8 +12,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from icml22dl import __version__
 from icml22dl.runner import EXECUTORS, REPRODUCED, SCALES, parse_seeds
@@ -48,25 +49,42 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("slug")
 
     def add_run_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scale", default="quick", help=f"preset to run: {', '.join(SCALES)} (or a paper's extra preset)")
+        p.add_argument(
+            "--scale", default="quick", help=f"preset to run: {', '.join(SCALES)} (or a paper's extra preset)"
+        )
         p.add_argument("--seeds", default=None, help="e.g. 0-2 or 0,3,5-6 (default: the paper's seeds)")
         p.add_argument("--root", default=DEFAULT_ROOT, help="results root (default: ./results)")
         p.add_argument("--executor", default="serial", help=f"one of {', '.join(EXECUTORS)}")
-        p.add_argument("--executor-opt", dest="executor_options", action="append", default=[], metavar="KEY=VALUE",
-                       help="executor option, repeatable: cluster=local (submitit), address=auto (ray), "
-                            "slurm_partition=..., timeout_min=...")
+        p.add_argument(
+            "--executor-opt",
+            dest="executor_options",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="executor option, repeatable: cluster=local (submitit), address=auto (ray), "
+            "slurm_partition=..., timeout_min=...",
+        )
         p.add_argument("--workers", type=int, default=None, help="parallel workers (process, ray, submitit arrays)")
         p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per run (default 1)")
         p.add_argument("--device", default=None, choices=DEVICES, help="override every config's device")
         p.add_argument("--data-dir", default=None, help="data root (else $ICML22DL_DATA, else ~/.cache/icml22dl)")
         p.add_argument("--track", default=None, choices=("tensorboard", "mlflow"), help="also log to a tracker")
-        p.add_argument("--track-uri", default=None,
-                       help="tracker location (default: <root>/tensorboard, or sqlite:///<root>/mlflow.db)")
+        p.add_argument(
+            "--track-uri",
+            default=None,
+            help="tracker location (default: <root>/tensorboard, or sqlite:///<root>/mlflow.db)",
+        )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def add_overrides(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                       help="override a config field (repeatable); see 'icml22dl show SLUG'")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            help="override a config field (repeatable); see 'icml22dl show SLUG'",
+        )
 
     run = sub.add_parser("run", help="check one paper's claim over seeds")
     run.add_argument("slug")
@@ -77,8 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("slug")
     add_run_options(sweep)
     add_overrides(sweep)
-    sweep.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
-                       help="a grid axis (repeatable; the grid is their cartesian product)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="a grid axis (repeatable; the grid is their cartesian product)",
+    )
     sweep.add_argument("--dry-run", action="store_true", help="list what would run and what is done; run nothing")
 
     reproduce = sub.add_parser("reproduce", help="check every registered claim, then write the report")
@@ -111,8 +134,10 @@ def _print_claim(paper: Any, record: dict[str, Any], root: Path) -> None:
     statuses = {s: st for s, st in record["statuses"].items() if st != "ok"}
     if statuses:
         print(f"runs not ok: {statuses}")
-    print(f"verdict: {record['verdict'].upper()}  ({len(record['computed_seeds'])} of {len(seeds)} seeds computed "
-          f"now, {record['wall_time_s']:.1f} s wall)")
+    print(
+        f"verdict: {record['verdict'].upper()}  ({len(record['computed_seeds'])} of {len(seeds)} seeds computed "
+        f"now, {record['wall_time_s']:.1f} s wall)"
+    )
 
 
 class _Session:
@@ -147,8 +172,14 @@ class _Session:
         if self.tracker is not None:
             tracker = self.tracker
             on_finished = lambda task: tracker.log_run(task.run_dir)  # noqa: E731
-        return dict(executor=self.args.executor, workers=self.args.workers, threads=self.args.threads,
-                    quiet=self.quiet, options=self.options, on_finished=on_finished)
+        return dict(
+            executor=self.args.executor,
+            workers=self.args.workers,
+            threads=self.args.threads,
+            quiet=self.quiet,
+            options=self.options,
+            on_finished=on_finished,
+        )
 
     def finish(self, paper: Any, record: dict[str, Any]) -> dict[str, Any]:
         if self.tracker is not None:
@@ -179,8 +210,12 @@ def _sweep(session: _Session, args: argparse.Namespace) -> list[dict[str, Any]] 
     if args.dry_run:
         plan = plan_sweep(paper, configs, seeds, session.root, args.scale)
         rows = [
-            [t.config.config_hash(), ", ".join(f"{k}={v}" for k, v in changed_fields(t.config, base).items()) or "(base)",
-             t.seed, "done" if t.run_dir.is_done() else "todo"]
+            [
+                t.config.config_hash(),
+                ", ".join(f"{k}={v}" for k, v in changed_fields(t.config, base).items()) or "(base)",
+                t.seed,
+                "done" if t.run_dir.is_done() else "todo",
+            ]
             for t in plan.tasks
         ]
         print(_table(rows, ["config", "grid point", "seed", "status"]))

@@ -15,34 +15,19 @@ from icml22dl.analysis.collapse import (
     of_etf_distance,
     of_gap,
 )
-from icml22dl.analysis.deq import (
-    jacobian_spectrum,
-    linear_gain,
-    linear_gain_theory,
-    single_ring_radii,
-    tanh_deq_jacobian,
-)
-from icml22dl.analysis.lipschitz import (
-    certified_radius,
-    certify,
-    layer_jacobian,
-    logit_margin,
-    orthogonality_error,
-)
-from icml22dl.analysis.ufm import (
-    UFMMSE,
-    ExtendedUFM,
-    extended_ufm_optimum,
-    saddle_min_eigenvalue,
-    ufm_mse_optimum,
-    ufm_strict_saddle,
-)
 from icml22dl.analysis.deep_linear import (
     ReducedFlowResult,
     end_to_end_critical_points,
     escape_time,
     final_rate,
     reduced_flow,
+)
+from icml22dl.analysis.deq import (
+    jacobian_spectrum,
+    linear_gain,
+    linear_gain_theory,
+    single_ring_radii,
+    tanh_deq_jacobian,
 )
 from icml22dl.analysis.diagonal_nets import (
     gaussian_test_error,
@@ -70,6 +55,21 @@ from icml22dl.analysis.interpolation import (
     random_direction,
     recompute_bn_stats,
     resnet_stage_groups,
+)
+from icml22dl.analysis.lipschitz import (
+    certified_radius,
+    certify,
+    layer_jacobian,
+    logit_margin,
+    orthogonality_error,
+)
+from icml22dl.analysis.ufm import (
+    UFMMSE,
+    ExtendedUFM,
+    extended_ufm_optimum,
+    saddle_min_eigenvalue,
+    ufm_mse_optimum,
+    ufm_strict_saddle,
 )
 
 __all__ = [

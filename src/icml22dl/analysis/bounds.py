@@ -154,9 +154,18 @@ class EFLDBound:
         ICLR 2020 (gradient-norm bound for SGLD).
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, pairs: tuple[Tensor, Tensor, Tensor, Tensor], n: int,
-                 constant: float = math.sqrt(20.0), li_constant: float = 8.12, curvature: float = 1.0,
-                 batch_size: int | None = None, max_shift: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        pairs: tuple[Tensor, Tensor, Tensor, Tensor],
+        n: int,
+        constant: float = math.sqrt(20.0),
+        li_constant: float = 8.12,
+        curvature: float = 1.0,
+        batch_size: int | None = None,
+        max_shift: float = 1.0,
+    ) -> None:
         _check_n_c(n, constant)
         _check_n_c(n, li_constant)
         if not (math.isfinite(curvature) and curvature >= 0):
@@ -186,7 +195,7 @@ class EFLDBound:
         g = per_sample_grads(self.model, self.loss_fn, self._x, self._y)
         # Row sums in the gradients' dtype (float64 accumulation of the (2K, P) matrix is ~10x slower
         # on CPU), accumulated over steps in float64.
-        diff = (g[: self.k] - g[self.k:]).square_().sum(1).double()
+        diff = (g[: self.k] - g[self.k :]).square_().sum(1).double()
         self.discrepancy += self.curvature * alpha**2 * diff
         self.li_sum += alpha**2 * g[: self.k].square().sum(1).double().mean().item()
         self.steps += 1
@@ -195,8 +204,11 @@ class EFLDBound:
             if shift > self.max_shift:
                 self.condition_violations += 1
                 if self.condition_violations == 1:
-                    warnings.warn(f"EFLD step-size condition fails at step {self.steps}: alpha*|Delta|/b = "
-                                  f"{shift:.3g} > {self.max_shift}", stacklevel=2)
+                    warnings.warn(
+                        f"EFLD step-size condition fails at step {self.steps}: alpha*|Delta|/b = "
+                        f"{shift:.3g} > {self.max_shift}",
+                        stacklevel=2,
+                    )
 
     def value(self, constant: float | None = None) -> float:
         """The EFLD bound so far, :math:`(c/n)\\,\\mathrm{mean}_i\\sqrt{S_i}` (``constant`` overrides c)."""
@@ -207,9 +219,15 @@ class EFLDBound:
         return li_bound(self.li_sum, self.n, self.li_constant if constant is None else constant)
 
 
-def efld_bound_trajectory(model: nn.Module, loss_fn: LossFn, trajectory: Iterable[Mapping[str, Tensor]],
-                          alphas: Iterable[float], pairs: tuple[Tensor, Tensor, Tensor, Tensor], n: int,
-                          **kwargs: float) -> dict[str, float]:
+def efld_bound_trajectory(
+    model: nn.Module,
+    loss_fn: LossFn,
+    trajectory: Iterable[Mapping[str, Tensor]],
+    alphas: Iterable[float],
+    pairs: tuple[Tensor, Tensor, Tensor, Tensor],
+    n: int,
+    **kwargs: float,
+) -> dict[str, float]:
     r"""The EFLD and Li et al. bounds of a stored trajectory :math:`w_0, \dots, w_{T-1}`.
 
     Args:

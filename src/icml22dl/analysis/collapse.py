@@ -53,8 +53,9 @@ attempted: ``torch.linalg.pinv`` raises on NaN input).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -256,8 +257,9 @@ def _global_mean(counts: Tensor, means: Tensor, convention: str) -> Tensor:
     return means.mean(0)
 
 
-def class_statistics(features: Tensor, labels: Tensor, num_classes: int,
-                     global_mean: str = "samples") -> ClassStatistics:
+def class_statistics(
+    features: Tensor, labels: Tensor, num_classes: int, global_mean: str = "samples"
+) -> ClassStatistics:
     """Class means, global mean and class-centred features of in-memory features (float64).
 
     Raises:
@@ -271,8 +273,14 @@ def class_statistics(features: Tensor, labels: Tensor, num_classes: int,
     means = torch.zeros(num_classes, H.shape[1], dtype=torch.float64, device=H.device).index_add_(0, y, H)
     means = means / counts[:, None]
     Hc = H - means[y]
-    return ClassStatistics(counts=counts, means=means, global_mean=_global_mean(counts, means, global_mean),
-                           sigma_W=None, centred=Hc, trace_W=float((Hc * Hc).sum() / H.shape[0]))
+    return ClassStatistics(
+        counts=counts,
+        means=means,
+        global_mean=_global_mean(counts, means, global_mean),
+        sigma_W=None,
+        centred=Hc,
+        trace_W=float((Hc * Hc).sum() / H.shape[0]),
+    )
 
 
 def _check_features(features: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
@@ -319,8 +327,15 @@ def _nc1_from_stats(stats: ClassStatistics, form: str, rtol: float | None) -> fl
     return float((stats.sigma_W_quadratic(V[:, keep]) / lam[keep]).sum()) / C
 
 
-def nc1(features: Tensor, labels: Tensor, num_classes: int, form: str = "papyan", *,
-        global_mean: str = "samples", rtol: float | None = None) -> float:
+def nc1(
+    features: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    form: str = "papyan",
+    *,
+    global_mean: str = "samples",
+    rtol: float | None = None,
+) -> float:
     """Within-class variability collapse NC1 of in-memory features.
 
     Args:
@@ -366,8 +381,16 @@ def _zhou_nc3(W: Tensor, Mbar: Tensor) -> float:
     return etf_gap(W @ Mbar.T)
 
 
-def _metrics_from_stats(stats: ClassStatistics, W: Tensor, b: Tensor | None, *, nc1_forms: tuple[str, ...],
-                        center_W: bool, uncentred: bool, rtol: float | None) -> dict[str, float]:
+def _metrics_from_stats(
+    stats: ClassStatistics,
+    W: Tensor,
+    b: Tensor | None,
+    *,
+    nc1_forms: tuple[str, ...],
+    center_W: bool,
+    uncentred: bool,
+    rtol: float | None,
+) -> dict[str, float]:
     C = stats.num_classes
     W = W.to(stats.means.device, torch.float64)
     b = None if b is None else b.to(stats.means.device, torch.float64)
@@ -421,10 +444,20 @@ def _forms(nc1: str | Sequence[str]) -> tuple[str, ...]:
     return forms
 
 
-def collapse_metrics(features: Tensor, labels: Tensor, W: Tensor, b: Tensor | None = None, *,
-                     num_classes: int | None = None, global_mean: str = "samples",
-                     nc1: str | Sequence[str] = "papyan", center_W: bool = False, uncentred: bool = True,
-                     logits: Tensor | None = None, rtol: float | None = None) -> dict[str, float]:
+def collapse_metrics(
+    features: Tensor,
+    labels: Tensor,
+    W: Tensor,
+    b: Tensor | None = None,
+    *,
+    num_classes: int | None = None,
+    global_mean: str = "samples",
+    nc1: str | Sequence[str] = "papyan",
+    center_W: bool = False,
+    uncentred: bool = True,
+    logits: Tensor | None = None,
+    rtol: float | None = None,
+) -> dict[str, float]:
     """NC1-NC4, the OF/ETF gaps and ``bias_mean_relation`` of in-memory features, in float64.
 
     Math: see the module docstring; every key names its variant.
@@ -492,8 +525,14 @@ class CollapseAccumulator:
         >>> acc2.compute(W, b)                                        # doctest: +SKIP
     """
 
-    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device: Any = None,
-                 means: Tensor | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        dtype: torch.dtype = torch.float64,
+        device: Any = None,
+        means: Tensor | None = None,
+    ) -> None:
         _check_classes(num_classes)
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim={dim!r} is out of range: must be an integer >= 1")
@@ -548,18 +587,33 @@ class CollapseAccumulator:
         sigma_W = ((sigma_W + sigma_W.T) / 2).to(torch.float64)
         means = means.to(torch.float64)
         counts = self.counts.to(torch.float64)
-        return ClassStatistics(counts=counts, means=means, global_mean=_global_mean(counts, means, global_mean),
-                               sigma_W=sigma_W, centred=None, trace_W=float(torch.trace(sigma_W)))
+        return ClassStatistics(
+            counts=counts,
+            means=means,
+            global_mean=_global_mean(counts, means, global_mean),
+            sigma_W=sigma_W,
+            centred=None,
+            trace_W=float(torch.trace(sigma_W)),
+        )
 
-    def compute(self, W: Tensor, b: Tensor | None = None, *, global_mean: str = "samples",
-                nc1: str | Sequence[str] = "papyan", center_W: bool = False, uncentred: bool = True,
-                rtol: float | None = None) -> dict[str, float]:
+    def compute(
+        self,
+        W: Tensor,
+        b: Tensor | None = None,
+        *,
+        global_mean: str = "samples",
+        nc1: str | Sequence[str] = "papyan",
+        center_W: bool = False,
+        uncentred: bool = True,
+        rtol: float | None = None,
+    ) -> dict[str, float]:
         """The metrics of :func:`collapse_metrics` from the accumulated moments."""
         forms = _forms(nc1)
         if self.nonfinite:
             return _nan_metrics(forms, center_W, uncentred, ncc=True)
-        out = _metrics_from_stats(self.statistics(global_mean), W, b, nc1_forms=forms, center_W=center_W,
-                                  uncentred=uncentred, rtol=rtol)
+        out = _metrics_from_stats(
+            self.statistics(global_mean), W, b, nc1_forms=forms, center_W=center_W, uncentred=uncentred, rtol=rtol
+        )
         out["nc4_ncc_mismatch"] = self.mismatches / self.decided if self.decided else float("nan")
         return out
 
@@ -591,10 +645,13 @@ class FeatureHook:
     def _post(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
         self.outputs.append(output.detach().reshape(len(output), -1))
 
-    def __enter__(self) -> "FeatureHook":
+    def __enter__(self) -> FeatureHook:
         if self._handle is None:
-            self._handle = (self.module.register_forward_pre_hook(self._pre) if self.input_of
-                            else self.module.register_forward_hook(self._post))
+            self._handle = (
+                self.module.register_forward_pre_hook(self._pre)
+                if self.input_of
+                else self.module.register_forward_hook(self._post)
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -616,8 +673,14 @@ class FeatureHook:
 
 
 @torch.no_grad()
-def collect_features(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], layer: nn.Module, *,
-                     input_of: bool = True, device: Any = None) -> tuple[Tensor, Tensor, Tensor]:
+def collect_features(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    layer: nn.Module,
+    *,
+    input_of: bool = True,
+    device: Any = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Run ``model`` in eval mode over ``(x, y)`` batches; return (features, labels, outputs).
 
     Features are the input (``input_of=True``) or output of ``layer``; outputs are the
@@ -639,9 +702,16 @@ def collect_features(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]],
 
 
 @torch.no_grad()
-def collapse_by_layer(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], layers: Mapping[str, nn.Module],
-                      num_classes: int, *, input_of: bool = False, global_mean: str = "samples",
-                      nc1: str = "papyan") -> dict[str, dict[str, float]]:
+def collapse_by_layer(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    layers: Mapping[str, nn.Module],
+    num_classes: int,
+    *,
+    input_of: bool = False,
+    global_mean: str = "samples",
+    nc1: str = "papyan",
+) -> dict[str, dict[str, float]]:
     """Layer-wise collapse probe: NC1 and OF/ETF gaps (uncentred and centred) per layer.
 
     Args:
@@ -673,13 +743,21 @@ def collapse_by_layer(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]
     for name, hook in hooks.items():
         H = hook.features()
         if not torch.isfinite(H).all():
-            result[name] = {f"nc1_{nc1}": float("nan"), "of_gap_means": float("nan"),
-                            "etf_gap_means_uncentred": float("nan"), "etf_gap_means_centred": float("nan"),
-                            "nonfinite_features": 1.0}
+            result[name] = {
+                f"nc1_{nc1}": float("nan"),
+                "of_gap_means": float("nan"),
+                "etf_gap_means_uncentred": float("nan"),
+                "etf_gap_means_centred": float("nan"),
+                "nonfinite_features": 1.0,
+            }
             continue
         stats = class_statistics(H, y, num_classes, global_mean)
         M, Mbar = stats.means, stats.centred_means
-        result[name] = {f"nc1_{nc1}": _nc1_from_stats(stats, nc1, None), "of_gap_means": of_gap(M @ M.T),
-                        "etf_gap_means_uncentred": etf_gap(M @ M.T), "etf_gap_means_centred": etf_gap(Mbar @ Mbar.T),
-                        "nonfinite_features": 0.0}
+        result[name] = {
+            f"nc1_{nc1}": _nc1_from_stats(stats, nc1, None),
+            "of_gap_means": of_gap(M @ M.T),
+            "etf_gap_means_uncentred": etf_gap(M @ M.T),
+            "etf_gap_means_centred": etf_gap(Mbar @ Mbar.T),
+            "nonfinite_features": 0.0,
+        }
     return result

@@ -53,8 +53,9 @@ def _rhs(z: Tensor, s: Tensor, u: Tensor, v: Tensor, depth: int) -> tuple[Tensor
     return ds, du, dv
 
 
-def reduced_flow(Z: Tensor, s0: float, u0: Tensor, v0: Tensor, depth: int, T: float, dt: float,
-                 record_every: int = 1) -> ReducedFlowResult:
+def reduced_flow(
+    Z: Tensor, s0: float, u0: Tensor, v0: Tensor, depth: int, T: float, dt: float, record_every: int = 1
+) -> ReducedFlowResult:
     r"""Integrate the reduced (s, u, v) dynamics of a balanced rank-one deep linear network (RK4).
 
     .. math::

@@ -9,8 +9,6 @@ is at most ``2/eta``, which for non-centred data bounds a weighted l1 norm of ``
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 

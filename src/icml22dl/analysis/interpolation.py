@@ -86,9 +86,15 @@ def _check_alpha_grid(alphas: Iterable[float]) -> list[float]:
     return grid
 
 
-def interpolate_state(model: nn.Module, start: nn.Module | Mapping[str, Tensor],
-                      end: nn.Module | Mapping[str, Tensor], alpha: float, *, groups: Sequence[str] | None = None,
-                      bn_policy: str = "interpolate") -> dict[str, Tensor]:
+def interpolate_state(
+    model: nn.Module,
+    start: nn.Module | Mapping[str, Tensor],
+    end: nn.Module | Mapping[str, Tensor],
+    alpha: float,
+    *,
+    groups: Sequence[str] | None = None,
+    bn_policy: str = "interpolate",
+) -> dict[str, Tensor]:
     r"""The state dict at ``theta_alpha = (1 - alpha) theta_start + alpha theta_end``.
 
     Built from the endpoints with ``torch.lerp`` (exactly ``start`` at alpha = 0 and ``end``
@@ -175,10 +181,17 @@ def _has_bn(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def linear_path(model: nn.Module, start: nn.Module | Mapping[str, Tensor], end: nn.Module | Mapping[str, Tensor],
-                alphas: Iterable[float], evaluate: Callable[[nn.Module], Mapping[str, float]], *,
-                groups: Sequence[str] | None = None, bn_policy: str = "recompute",
-                bn_batches: Iterable[Any] | Callable[[], Iterable[Any]] | None = None) -> PathResult:
+def linear_path(
+    model: nn.Module,
+    start: nn.Module | Mapping[str, Tensor],
+    end: nn.Module | Mapping[str, Tensor],
+    alphas: Iterable[float],
+    evaluate: Callable[[nn.Module], Mapping[str, float]],
+    *,
+    groups: Sequence[str] | None = None,
+    bn_policy: str = "recompute",
+    bn_batches: Iterable[Any] | Callable[[], Iterable[Any]] | None = None,
+) -> PathResult:
     r"""Evaluate ``evaluate(model_alpha)`` along ``theta_alpha = (1 - alpha) theta_i + alpha theta_f``.
 
     .. math::
@@ -234,8 +247,9 @@ def linear_path(model: nn.Module, start: nn.Module | Mapping[str, Tensor], end: 
     params = dict(work.named_parameters())
     buffers = dict(work.named_buffers())
     param_pairs = [(params[n], a[n], b[n]) for n in params if _in_groups(n, groups)]
-    buffer_pairs = [(buffers[n], a[n], b[n], _in_groups(n, groups)) for n in buffers
-                    if torch.is_floating_point(buffers[n])]
+    buffer_pairs = [
+        (buffers[n], a[n], b[n], _in_groups(n, groups)) for n in buffers if torch.is_floating_point(buffers[n])
+    ]
     bn_modules = [m for m in work.modules() if isinstance(m, _BN_TYPES)]
     results: dict[str, list[float]] = {}
     work.eval()
@@ -264,14 +278,22 @@ def linear_path(model: nn.Module, start: nn.Module | Mapping[str, Tensor], end: 
             values = evaluate(work)
         for key, value in values.items():
             results.setdefault(key, []).append(float(value))
-    return PathResult(alphas=grid, metrics=results, bn_policy=bn_policy,
-                      groups=list(groups) if groups is not None else None)
+    return PathResult(
+        alphas=grid, metrics=results, bn_policy=bn_policy, groups=list(groups) if groups is not None else None
+    )
 
 
-def layerwise_paths(model: nn.Module, start: nn.Module | Mapping[str, Tensor], end: nn.Module | Mapping[str, Tensor],
-                    groups: Mapping[str, Sequence[str]], alphas: Iterable[float],
-                    evaluate: Callable[[nn.Module], Mapping[str, float]], *, include_all: bool = True,
-                    **kwargs: Any) -> dict[str, PathResult]:
+def layerwise_paths(
+    model: nn.Module,
+    start: nn.Module | Mapping[str, Tensor],
+    end: nn.Module | Mapping[str, Tensor],
+    groups: Mapping[str, Sequence[str]],
+    alphas: Iterable[float],
+    evaluate: Callable[[nn.Module], Mapping[str, float]],
+    *,
+    include_all: bool = True,
+    **kwargs: Any,
+) -> dict[str, PathResult]:
     """One :func:`linear_path` per group (that group interpolated, the rest at ``end``).
 
     Args:
@@ -287,8 +309,10 @@ def layerwise_paths(model: nn.Module, start: nn.Module | Mapping[str, Tensor], e
         Chatterji et al. (ICLR 2020), module criticality; Vlaar & Frankle (ICML 2022), Sec. 5.
     """
     grid = _check_alpha_grid(alphas)
-    out = {name: linear_path(model, start, end, grid, evaluate, groups=list(prefixes), **kwargs)
-           for name, prefixes in groups.items()}
+    out = {
+        name: linear_path(model, start, end, grid, evaluate, groups=list(prefixes), **kwargs)
+        for name, prefixes in groups.items()
+    }
     if include_all:
         out["all"] = linear_path(model, start, end, grid, evaluate, **kwargs)
     return out
@@ -330,9 +354,13 @@ def resnet_stage_groups(model: nn.Module) -> dict[str, list[str]]:
     return groups
 
 
-def classification_evaluator(x: Tensor, y: Tensor, batch_size: int = 4096,
-                             loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
-                             prefix: str = "") -> Callable[[nn.Module], dict[str, float]]:
+def classification_evaluator(
+    x: Tensor,
+    y: Tensor,
+    batch_size: int = 4096,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    prefix: str = "",
+) -> Callable[[nn.Module], dict[str, float]]:
     """A batched ``evaluate(model) -> {prefix+"loss", prefix+"accuracy"}`` on ``(x, y)``.
 
     The loss is the example-weighted mean of ``loss_fn`` (with reduction 'mean') over
@@ -391,7 +419,9 @@ def bumps(alphas: Sequence[float], losses: Sequence[float], tol: float = 0.0) ->
         else:
             peak = max(peak, l[k])
             if l[k] <= ref:
-                out.append({"start": a[start], "end": a[k], "width": a[k] - a[start], "height": peak - ref, "open": 0.0})
+                out.append(
+                    {"start": a[start], "end": a[k], "width": a[k] - a[start], "height": peak - ref, "open": 0.0}
+                )
                 start, ref = None, l[k]
     if start is not None:
         out.append({"start": a[start], "end": a[-1], "width": a[-1] - a[start], "height": peak - ref, "open": 1.0})
@@ -427,9 +457,12 @@ def alpha_drop(alphas: Sequence[float], losses: Sequence[float], threshold: floa
     return math.nan
 
 
-def param_distance(a: nn.Module | Mapping[str, Tensor], b: nn.Module | Mapping[str, Tensor],
-                   groups: Mapping[str, Sequence[str]] | None = None,
-                   parameters_only: nn.Module | None = None) -> float | dict[str, float]:
+def param_distance(
+    a: nn.Module | Mapping[str, Tensor],
+    b: nn.Module | Mapping[str, Tensor],
+    groups: Mapping[str, Sequence[str]] | None = None,
+    parameters_only: nn.Module | None = None,
+) -> float | dict[str, float]:
     r"""``||theta_b - theta_a||_2`` over floating entries, whole or per group.
 
     Args:
@@ -438,6 +471,7 @@ def param_distance(a: nn.Module | Mapping[str, Tensor], b: nn.Module | Mapping[s
         groups: ``{name: prefixes}``; returns one distance per group.
         parameters_only: a module whose parameter names restrict state-dict inputs.
     """
+
     def flat(src: nn.Module | Mapping[str, Tensor]) -> dict[str, Tensor]:
         if isinstance(src, nn.Module):
             return {k: v.detach() for k, v in src.named_parameters()}
@@ -460,8 +494,9 @@ def param_distance(a: nn.Module | Mapping[str, Tensor], b: nn.Module | Mapping[s
     return {name: dist(list(prefixes)) for name, prefixes in groups.items()}
 
 
-def random_direction(model: nn.Module, normalization: str = "filter", generator: torch.Generator | None = None,
-                     ignore_1d: bool = True) -> dict[str, Tensor]:
+def random_direction(
+    model: nn.Module, normalization: str = "filter", generator: torch.Generator | None = None, ignore_1d: bool = True
+) -> dict[str, Tensor]:
     r"""A Gaussian direction in parameter space, normalised as in Li et al. (2018).
 
     ``filter``: each slice ``d[i]`` (output filter / row) rescaled to ``||theta[i]||``;
@@ -490,8 +525,9 @@ def random_direction(model: nn.Module, normalization: str = "filter", generator:
             d = d * (p.detach().norm() / (d.norm() + 1e-10))
         out[name] = d
     if normalization == "model":
-        norm_p = math.sqrt(sum(float(p.detach().norm()) ** 2 for n, p in model.named_parameters()
-                               if not (ignore_1d and p.ndim <= 1)))
+        norm_p = math.sqrt(
+            sum(float(p.detach().norm()) ** 2 for n, p in model.named_parameters() if not (ignore_1d and p.ndim <= 1))
+        )
         norm_d = math.sqrt(sum(float(d.norm()) ** 2 for d in out.values()))
         out = {k: v * (norm_p / (norm_d + 1e-10)) for k, v in out.items()}
     return out

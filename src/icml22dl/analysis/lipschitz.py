@@ -66,8 +66,9 @@ def layer_jacobian(layer: nn.Module, input_shape: tuple[int, ...], dtype: torch.
     return out.reshape(dim, -1).T
 
 
-def orthogonality_error(layer: nn.Module, input_shape: tuple[int, ...],
-                        dtype: torch.dtype = torch.float64) -> dict[str, float]:
+def orthogonality_error(
+    layer: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype = torch.float64
+) -> dict[str, float]:
     """sigma_min, sigma_max and max |sigma - 1| of a linear layer's full Jacobian (brute force).
 
     Args:

@@ -50,8 +50,13 @@ def _positive_int(name: str, value: Any, low: int = 1) -> None:
 
 
 def _nonneg(name: str, value: Any, strict: bool = False) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-            or value < 0 or (strict and value == 0):
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+        or (strict and value == 0)
+    ):
         raise ValueError(f"{name}={value!r} is out of range: must be a finite number {'>' if strict else '>='} 0")
 
 
@@ -189,8 +194,7 @@ def extended_ufm_optimum(K: int, n: int, lambda_2: float, lambda_1: float, lambd
     values = [_extended_scalar(s, n, N, a) for s in candidates]
     best = int(np.argmin(values))
     s_star = candidates[best]
-    return ExtendedUFMOptimum(s_star=s_star, f_star=K * values[best], z_scale=s_star / math.sqrt(n),
-                              interior=best > 0)
+    return ExtendedUFMOptimum(s_star=s_star, f_star=K * values[best], z_scale=s_star / math.sqrt(n), interior=best > 0)
 
 
 # ----------------------------------------------------------------------- solvers
@@ -247,8 +251,18 @@ class UFMMSE:
     none (procedural model).
     """
 
-    def __init__(self, K: int, n: int, d: int, lambda_W: float, lambda_H: float, lambda_b: float = 0.0,
-                 bias: bool = True, dtype: torch.dtype = torch.float64, device: Any = None) -> None:
+    def __init__(
+        self,
+        K: int,
+        n: int,
+        d: int,
+        lambda_W: float,
+        lambda_H: float,
+        lambda_b: float = 0.0,
+        bias: bool = True,
+        dtype: torch.dtype = torch.float64,
+        device: Any = None,
+    ) -> None:
         _positive_int("K", K, 2)
         _positive_int("n", n)
         _positive_int("d", d)
@@ -290,14 +304,26 @@ class UFMMSE:
     def init(self, generator: torch.Generator, std: float = 0.1) -> UFMState:
         """i.i.d. N(0, std^2) entries for W, H (and b), drawn from ``generator``."""
         _nonneg("std", std)
-        draw = lambda *shape: (torch.randn(*shape, generator=generator, dtype=self.dtype) * std).to(self.device)
+
+        def draw(*shape: int) -> Tensor:
+            return (torch.randn(*shape, generator=generator, dtype=self.dtype) * std).to(self.device)
+
         W, H = draw(self.K, self.d), draw(self.d, self.N)
         b = draw(self.K) if self.bias else None
         return UFMState(W=W, H=H, b=b)
 
     @torch.no_grad()
-    def gd(self, lr: float, steps: int, *, seed: int | None = None, generator: torch.Generator | None = None,
-           init_std: float = 0.1, state: UFMState | None = None, log_every: int = 100) -> UFMState:
+    def gd(
+        self,
+        lr: float,
+        steps: int,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        init_std: float = 0.1,
+        state: UFMState | None = None,
+        log_every: int = 100,
+    ) -> UFMState:
         """Full-batch gradient descent from ``state`` (or a fresh init) for ``steps`` steps.
 
         Stops early and sets ``diverged_step`` when a logged loss is not finite (lr must stay
@@ -331,7 +357,7 @@ class UFMMSE:
             parts, offset = [], 0
             for shape in shapes:
                 size = int(np.prod(shape))
-                parts.append(x[offset:offset + size].reshape(shape))
+                parts.append(x[offset : offset + size].reshape(shape))
                 offset += size
             return self.loss(*parts)
 
@@ -339,8 +365,16 @@ class UFMMSE:
         return float(torch.linalg.eigvalsh((hess + hess.T) / 2)[0])
 
 
-def ufm_strict_saddle(K: int, n: int, d: int, r: int, lambda_W: float, lambda_H: float, Q: Tensor | None = None,
-                      dtype: torch.dtype = torch.float64) -> tuple[UFMMSE, UFMState]:
+def ufm_strict_saddle(
+    K: int,
+    n: int,
+    d: int,
+    r: int,
+    lambda_W: float,
+    lambda_H: float,
+    Q: Tensor | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[UFMMSE, UFMState]:
     """A rank-r critical point of the UFM-MSE with an unregularised bias (b = 1/K).
 
     Math: keep r of the K - 1 singular directions (U_r, V_r) of the centred target
@@ -365,8 +399,8 @@ def ufm_strict_saddle(K: int, n: int, d: int, r: int, lambda_W: float, lambda_H:
     center = torch.eye(K, dtype=dtype) - 1.0 / K
     # Orthonormal basis of 1^perp in R^K (first K - 1 eigenvectors with eigenvalue 1).
     vals, vecs = torch.linalg.eigh(center)
-    U = vecs[:, vals > 0.5][:, :r]                              # K x r
-    V = U.repeat_interleave(n, dim=0) / math.sqrt(n)           # N x r, Ybar = sqrt(n) U V^T
+    U = vecs[:, vals > 0.5][:, :r]  # K x r
+    V = U.repeat_interleave(n, dim=0) / math.sqrt(n)  # N x r, Ybar = sqrt(n) U V^T
     if Q is None:
         Q = torch.eye(d, r, dtype=dtype)
     Q = Q.to(dtype)
@@ -397,9 +431,21 @@ class ExtendedUFM:
     neural collapse, ICML 2022 (PMLR v162, pp. 21478-21505).
     """
 
-    def __init__(self, K: int, n: int, d: int, d1: int, lambda_2: float, lambda_1: float, lambda_H: float,
-                 activation: str = "identity", bias: bool = False, lambda_b: float = 0.0,
-                 dtype: torch.dtype = torch.float64, device: Any = None) -> None:
+    def __init__(
+        self,
+        K: int,
+        n: int,
+        d: int,
+        d1: int,
+        lambda_2: float,
+        lambda_1: float,
+        lambda_H: float,
+        activation: str = "identity",
+        bias: bool = False,
+        lambda_b: float = 0.0,
+        dtype: torch.dtype = torch.float64,
+        device: Any = None,
+    ) -> None:
         _positive_int("K", K, 2)
         _positive_int("n", n)
         _positive_int("d", d)
@@ -429,14 +475,19 @@ class ExtendedUFM:
         if b is not None:
             Z = Z + b[:, None]
         R = Z - self.Y
-        value = ((R * R).sum() / (2 * self.N) + self.lambda_2 / 2 * (W2 * W2).sum()
-                 + self.lambda_1 / 2 * (W1 * W1).sum() + self.lambda_H / 2 * (H * H).sum())
+        value = (
+            (R * R).sum() / (2 * self.N)
+            + self.lambda_2 / 2 * (W2 * W2).sum()
+            + self.lambda_1 / 2 * (W1 * W1).sum()
+            + self.lambda_H / 2 * (H * H).sum()
+        )
         if b is not None:
             value = value + self.lambda_b / 2 * (b * b).sum()
         return value
 
-    def grad(self, W2: Tensor, W1: Tensor, H: Tensor, b: Tensor | None = None
-             ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    def grad(
+        self, W2: Tensor, W1: Tensor, H: Tensor, b: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Manual gradient (grad_W2, grad_W1, grad_H, grad_b); ReLU'(0) taken as 0."""
         A = W1 @ H
         S = A.clamp_min(0.0) if self.activation == "relu" else A
@@ -455,13 +506,25 @@ class ExtendedUFM:
 
     def init(self, generator: torch.Generator, std: float = 0.1) -> UFMState:
         _nonneg("std", std)
-        draw = lambda *shape: (torch.randn(*shape, generator=generator, dtype=self.dtype) * std).to(self.device)
+
+        def draw(*shape: int) -> Tensor:
+            return (torch.randn(*shape, generator=generator, dtype=self.dtype) * std).to(self.device)
+
         W2, W1, H = draw(self.K, self.d1), draw(self.d1, self.d), draw(self.d, self.N)
         return UFMState(W=W2, H=H, W1=W1, b=draw(self.K) if self.bias else None)
 
     @torch.no_grad()
-    def gd(self, lr: float, steps: int, *, seed: int | None = None, generator: torch.Generator | None = None,
-           init_std: float = 0.1, state: UFMState | None = None, log_every: int = 100) -> UFMState:
+    def gd(
+        self,
+        lr: float,
+        steps: int,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        init_std: float = 0.1,
+        state: UFMState | None = None,
+        log_every: int = 100,
+    ) -> UFMState:
         """Full-batch GD; ``state.W`` is W2, ``state.W1`` the hidden layer (lr 0.5 at the card's
         sizes; lr 1.0 diverges on this three-factor model)."""
         _nonneg("lr", lr, strict=True)

@@ -11,8 +11,15 @@ BETA_SIGNS = ("official", "textbook")
 NAN_POLICIES = ("zero", "legacy")
 
 
-def conjugate_beta(g: Tensor, g_prev: Tensor, s_prev: Tensor, *, beta_sign: str = "official",
-                   clamp_beta: bool = True, nan_policy: str = "zero") -> tuple[Tensor, Tensor]:
+def conjugate_beta(
+    g: Tensor,
+    g_prev: Tensor,
+    s_prev: Tensor,
+    *,
+    beta_sign: str = "official",
+    clamp_beta: bool = True,
+    nan_policy: str = "zero",
+) -> tuple[Tensor, Tensor]:
     """Per-sample Hestenes-Stiefel coefficient of ACG, and where its raw value was NaN.
 
     Math (flattened per sample, y = g - g_prev)::
@@ -99,19 +106,47 @@ class ACG(StepSizeAttack):
     name = "acg"
     _conjugate = True
 
-    def __init__(self, model: nn.Module, eps: float, *, norm: str = "Linf", n_iter: int = 100,
-                 n_restarts: int = 1, loss: str = "cw", rho: float = 0.75, init: str | Tensor = "center",
-                 beta_sign: str = "official", clamp_beta: bool = True, nan_policy: str = "zero", seed: int = 0,
-                 track_di: bool = False, di_points: int = 10, checks: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        norm: str = "Linf",
+        n_iter: int = 100,
+        n_restarts: int = 1,
+        loss: str = "cw",
+        rho: float = 0.75,
+        init: str | Tensor = "center",
+        beta_sign: str = "official",
+        clamp_beta: bool = True,
+        nan_policy: str = "zero",
+        seed: int = 0,
+        track_di: bool = False,
+        di_points: int = 10,
+        checks: bool = True,
+    ) -> None:
         if beta_sign not in BETA_SIGNS:
             raise ValueError(f"beta_sign={beta_sign!r} must be one of {BETA_SIGNS}")
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"nan_policy={nan_policy!r} must be one of {NAN_POLICIES}")
-        super().__init__(model, eps, norm=norm, n_iter=n_iter, n_restarts=n_restarts, loss=loss, rho=rho,
-                         init=init, seed=seed, track_di=track_di, di_points=di_points, checks=checks)
+        super().__init__(
+            model,
+            eps,
+            norm=norm,
+            n_iter=n_iter,
+            n_restarts=n_restarts,
+            loss=loss,
+            rho=rho,
+            init=init,
+            seed=seed,
+            track_di=track_di,
+            di_points=di_points,
+            checks=checks,
+        )
         self.beta_sign, self.clamp_beta, self.nan_policy = beta_sign, bool(clamp_beta), nan_policy
 
     def _conjugate_direction(self, g: Tensor, g_prev: Tensor, s_prev: Tensor) -> tuple[Tensor, Tensor]:
-        beta, nan = conjugate_beta(g, g_prev, s_prev, beta_sign=self.beta_sign, clamp_beta=self.clamp_beta,
-                                   nan_policy=self.nan_policy)
+        beta, nan = conjugate_beta(
+            g, g_prev, s_prev, beta_sign=self.beta_sign, clamp_beta=self.clamp_beta, nan_policy=self.nan_policy
+        )
         return g + beta.view(-1, *([1] * (g.ndim - 1))) * s_prev, nan

@@ -48,12 +48,37 @@ class APGD(StepSizeAttack):
 
     name = "apgd"
 
-    def __init__(self, model: nn.Module, eps: float, *, norm: str = "Linf", n_iter: int = 100,
-                 n_restarts: int = 1, loss: str = "cw", momentum: float = 0.75, rho: float = 0.75,
-                 init: str | Tensor = "random", seed: int = 0, track_di: bool = False, di_points: int = 10,
-                 checks: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        norm: str = "Linf",
+        n_iter: int = 100,
+        n_restarts: int = 1,
+        loss: str = "cw",
+        momentum: float = 0.75,
+        rho: float = 0.75,
+        init: str | Tensor = "random",
+        seed: int = 0,
+        track_di: bool = False,
+        di_points: int = 10,
+        checks: bool = True,
+    ) -> None:
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum={momentum!r} must lie in [0, 1]")
-        super().__init__(model, eps, norm=norm, n_iter=n_iter, n_restarts=n_restarts, loss=loss, rho=rho,
-                         init=init, seed=seed, track_di=track_di, di_points=di_points, checks=checks)
+        super().__init__(
+            model,
+            eps,
+            norm=norm,
+            n_iter=n_iter,
+            n_restarts=n_restarts,
+            loss=loss,
+            rho=rho,
+            init=init,
+            seed=seed,
+            track_di=track_di,
+            di_points=di_points,
+            checks=checks,
+        )
         self._momentum = float(momentum)

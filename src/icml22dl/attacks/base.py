@@ -290,10 +290,19 @@ class StepSizeAttack:
         still = ~success
         x_adv[still] = x_best[still]
         return AttackResult(
-            x_adv=x_adv, x_best=x_best, success=success, clean_correct=clean_correct, loss_best=loss_best,
-            loss_history=loss_history, step_history=step_history, beta_nan_count=nan_count,
-            beta_nan_hit=nan_hit if self._conjugate else None, last_move=last_move, diversity=diversity,
-            n_forward_backward=n_fb, checkpoints=checkpoint_iterations(self.n_iter),
+            x_adv=x_adv,
+            x_best=x_best,
+            success=success,
+            clean_correct=clean_correct,
+            loss_best=loss_best,
+            loss_history=loss_history,
+            step_history=step_history,
+            beta_nan_count=nan_count,
+            beta_nan_hit=nan_hit if self._conjugate else None,
+            last_move=last_move,
+            diversity=diversity,
+            n_forward_backward=n_fb,
+            checkpoints=checkpoint_iterations(self.n_iter),
         )
 
     def _conjugate_direction(self, g: Tensor, g_prev: Tensor, s_prev: Tensor) -> tuple[Tensor, Tensor]:
@@ -381,9 +390,15 @@ class StepSizeAttack:
                     di = diversity_index(torch.stack(window, dim=1), self._theta_max(x))
                     diversity.append(di.mean())
         return {
-            "x_best": x_best, "loss_best": loss_best, "success": success, "x_found": x_found,
-            "loss_history": loss_history, "step_history": step_history, "last_move": last_move,
-            "nan_hit": nan_hit, "nan_count": nan_count,
+            "x_best": x_best,
+            "loss_best": loss_best,
+            "success": success,
+            "x_found": x_found,
+            "loss_history": loss_history,
+            "step_history": step_history,
+            "last_move": last_move,
+            "nan_hit": nan_hit,
+            "nan_count": nan_count,
             "diversity": torch.stack(diversity) if track and diversity else None,
         }
 

@@ -21,8 +21,12 @@ def check_input_range(x: Tensor) -> bool:
     """Warn if ``x`` leaves [0, 1] (the attacks assume images in [0, 1])."""
     low, high = float(x.min()), float(x.max())
     if low < 0.0 or high > 1.0:
-        warnings.warn(f"inputs span [{low:.4g}, {high:.4g}], outside [0, 1]: the attacks clip to [0, 1], so "
-                      "normalise inside the model, not before the attack", AttackSanityWarning, stacklevel=3)
+        warnings.warn(
+            f"inputs span [{low:.4g}, {high:.4g}], outside [0, 1]: the attacks clip to [0, 1], so "
+            "normalise inside the model, not before the attack",
+            AttackSanityWarning,
+            stacklevel=3,
+        )
         return True
     return False
 
@@ -36,19 +40,27 @@ def check_randomized(model: nn.Module, x: Tensor, repeats: int = 2, tol: float =
     outputs = [model(x) for _ in range(repeats)]
     spread = max(float((o - outputs[0]).abs().max()) for o in outputs[1:])
     if spread > tol:
-        warnings.warn(f"two forward passes on the same input differ by {spread:.3g}: the model looks randomised, "
-                      "so a single-sample gradient attack may overestimate robustness", AttackSanityWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"two forward passes on the same input differ by {spread:.3g}: the model looks randomised, "
+            "so a single-sample gradient attack may overestimate robustness",
+            AttackSanityWarning,
+            stacklevel=3,
+        )
         return True
     return False
 
 
 def check_logits(logits: Tensor, tol: float = 1e-5) -> bool:
     """Warn if the outputs look like probabilities (rows in [0, 1] summing to 1) rather than logits."""
-    if logits.numel() and float(logits.min()) > -tol and float(logits.max()) < 1 + tol and bool(
-            ((logits.sum(dim=-1) - 1).abs() < tol).all()):
-        warnings.warn("the model's outputs look like probabilities: attack the logits", AttackSanityWarning,
-                      stacklevel=3)
+    if (
+        logits.numel()
+        and float(logits.min()) > -tol
+        and float(logits.max()) < 1 + tol
+        and bool(((logits.sum(dim=-1) - 1).abs() < tol).all())
+    ):
+        warnings.warn(
+            "the model's outputs look like probabilities: attack the logits", AttackSanityWarning, stacklevel=3
+        )
         return True
     return False
 
@@ -57,7 +69,11 @@ def check_zero_gradients(grad: Tensor) -> bool:
     """Warn if any sample's input gradient is exactly zero (gradient masking or saturated loss)."""
     zero = int((grad.flatten(1).abs().sum(dim=1) == 0).sum())
     if zero:
-        warnings.warn(f"{zero} of {grad.shape[0]} points have an exactly zero input gradient: the gradient-based "
-                      "evaluation may be unreliable for them", AttackSanityWarning, stacklevel=3)
+        warnings.warn(
+            f"{zero} of {grad.shape[0]} points have an exactly zero input gradient: the gradient-based "
+            "evaluation may be unreliable for them",
+            AttackSanityWarning,
+            stacklevel=3,
+        )
         return True
     return False

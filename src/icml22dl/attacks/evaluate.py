@@ -16,8 +16,16 @@ def _predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
     return torch.cat([model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
 
 
-def evaluate_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: Mapping[str, AttackFn], *,
-                     eps: float | None = None, norm: str = "Linf", batch_size: int = 500) -> dict[str, Any]:
+def evaluate_attacks(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    attacks: Mapping[str, AttackFn],
+    *,
+    eps: float | None = None,
+    norm: str = "Linf",
+    batch_size: int = 500,
+) -> dict[str, Any]:
     """Run each attack on ``(x, y)`` and report robust accuracy and attack success rate (ASR).
 
     Every adversarial batch is re-classified here (the attack's own bookkeeping is not
@@ -61,15 +69,23 @@ def evaluate_attacks(model: nn.Module, x: Tensor, y: Tensor, attacks: Mapping[st
             robust = clean & (_predict(model, x_adv, batch_size) == y)
             robust_all &= robust
             per_attack[name] = _summary(clean, robust) | {"max_perturbation": biggest}
-        return {"n": len(y), "clean_accuracy": float(clean.float().mean()), "per_attack": per_attack,
-                "worst_case": _summary(clean, robust_all)}
+        return {
+            "n": len(y),
+            "clean_accuracy": float(clean.float().mean()),
+            "per_attack": per_attack,
+            "worst_case": _summary(clean, robust_all),
+        }
     finally:
         for module, training in modes:
             module.training = training
 
 
 def _summary(clean: Tensor, robust: Tensor) -> dict[str, float]:
-    n, n_clean = len(clean), int(clean.sum())
+    n_clean = int(clean.sum())
     broken = int((clean & ~robust).sum())
-    return {"robust_accuracy": float(robust.float().mean()), "asr": 1.0 - float(robust.float().mean()),
-            "asr_on_correct": broken / max(n_clean, 1), "n_broken": float(broken)}
+    return {
+        "robust_accuracy": float(robust.float().mean()),
+        "asr": 1.0 - float(robust.float().mean()),
+        "asr_on_correct": broken / max(n_clean, 1),
+        "n_broken": float(broken),
+    }

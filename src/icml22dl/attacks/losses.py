@@ -6,7 +6,6 @@ Every loss is *maximised* by the attacks and returns one value per sample. With 
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -6,8 +6,16 @@ import torch
 from torch import nn
 
 
-def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 50,
-           step_size: float | None = None, restarts: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd_l2(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 50,
+    step_size: float | None = None,
+    restarts: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """An l2 attack of radius ``eps``: normalised-gradient ascent on the margin loss
     max_{j != y} f_j - f_y, projected onto the l2 ball (no box constraint: a certificate holds
     on the whole ball). Returns the perturbed inputs of the best restart per example (the
@@ -41,7 +49,7 @@ def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps
             delta = delta / delta.flatten(1).norm(dim=1).view(dims) * eps
         for _ in range(steps):
             delta.requires_grad_(True)
-            grad, = torch.autograd.grad(margin(x + delta).sum(), delta)
+            (grad,) = torch.autograd.grad(margin(x + delta).sum(), delta)
             with torch.no_grad():
                 grad = grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(dims)
                 delta = delta + step_size * grad

@@ -37,7 +37,9 @@ def random_crop_flip(x: Tensor, padding: int, flip: bool = True, generator: torc
         padded = F.pad(x, (padding,) * 4)
         dy = (_rand(n, generator, x.device) * (2 * padding + 1)).long().clamp_max(2 * padding)
         dx = (_rand(n, generator, x.device) * (2 * padding + 1)).long().clamp_max(2 * padding)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(-1, x.shape[1], -1, w + 2 * padding)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(
+            -1, x.shape[1], -1, w + 2 * padding
+        )
         out = padded.gather(2, rows)
         cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(-1, x.shape[1], h, -1)
         out = out.gather(3, cols)
@@ -82,7 +84,9 @@ class WeakStrongAugment:
 
     def __init__(self, padding: int = 4, flip: bool = True, cutout_size: int = 16, jitter: float = 0.4) -> None:
         if padding < 0 or cutout_size < 1 or not 0 <= jitter < 1:
-            raise ValueError(f"need padding >= 0, cutout_size >= 1, 0 <= jitter < 1; got {padding}, {cutout_size}, {jitter}")
+            raise ValueError(
+                f"need padding >= 0, cutout_size >= 1, 0 <= jitter < 1; got {padding}, {cutout_size}, {jitter}"
+            )
         self.padding, self.flip, self.cutout_size, self.jitter = padding, flip, cutout_size, jitter
 
     def weak(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

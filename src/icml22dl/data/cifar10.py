@@ -60,9 +60,7 @@ def _require_pillow() -> Any:
     try:
         from PIL import Image
     except ImportError as err:
-        raise ImportError(
-            "reading the CIFAR-10 JPEG pack needs Pillow: pip install icml22dl[images]"
-        ) from err
+        raise ImportError("reading the CIFAR-10 JPEG pack needs Pillow: pip install icml22dl[images]") from err
     return Image
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -30,8 +30,13 @@ def random_orthogonal(n: int, generator: torch.Generator | None = None, dtype: t
     return q * torch.sign(torch.diagonal(r))[None, :]
 
 
-def spectral_target(singular_values: Sequence[float], d_y: int, d_x: int,
-                    generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+def spectral_target(
+    singular_values: Sequence[float],
+    d_y: int,
+    d_x: int,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
     r"""A ``d_y x d_x`` matrix ``Z = U diag(sigma) V^T`` with random orthogonal factors.
 
     .. math::

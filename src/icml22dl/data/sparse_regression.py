@@ -29,9 +29,16 @@ class SparseRegression:
     mu: float
 
 
-def sparse_regression_data(d: int, n: int, s: int, mu: float = 0.0, generator: torch.Generator | None = None,
-                           center: bool = False, noise_std: float = 0.0,
-                           dtype: torch.dtype = torch.float64) -> SparseRegression:
+def sparse_regression_data(
+    d: int,
+    n: int,
+    s: int,
+    mu: float = 0.0,
+    generator: torch.Generator | None = None,
+    center: bool = False,
+    noise_std: float = 0.0,
+    dtype: torch.dtype = torch.float64,
+) -> SparseRegression:
     r"""Draw ``x ~ N(mu 1, I_d)`` rows and a planted ``s``-sparse ``beta_star`` with unit entries.
 
     .. math::

@@ -70,26 +70,35 @@ class DynamicGraphSignal:
         """N."""
         return self.features.shape[1]
 
-    def window(self, start: int, length: int) -> "DynamicGraphSignal":
+    def window(self, start: int, length: int) -> DynamicGraphSignal:
         """Steps ``start .. start + length - 1`` (targets sliced the same way)."""
         if length < 1 or start < 0 or start + length > self.num_steps:
             raise ValueError(f"window start={start}, length={length} does not fit T={self.num_steps}")
         sl = slice(start, start + length)
         return DynamicGraphSignal(
-            self.edge_indices[sl], None if self.edge_weights is None else self.edge_weights[sl],
-            self.features[sl], None if self.targets is None else self.targets[sl], self.label, self.batch)
+            self.edge_indices[sl],
+            None if self.edge_weights is None else self.edge_weights[sl],
+            self.features[sl],
+            None if self.targets is None else self.targets[sl],
+            self.label,
+            self.batch,
+        )
 
-    def permute_nodes(self, perm: torch.Tensor) -> "DynamicGraphSignal":
+    def permute_nodes(self, perm: torch.Tensor) -> DynamicGraphSignal:
         """Relabel nodes: old node ``perm[i]`` becomes node ``i`` (features and targets follow)."""
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(len(perm))
         return DynamicGraphSignal(
-            [inverse[ei] for ei in self.edge_indices], self.edge_weights, self.features[:, perm],
-            None if self.targets is None else self.targets[:, perm], self.label,
-            None if self.batch is None else self.batch[perm])
+            [inverse[ei] for ei in self.edge_indices],
+            self.edge_weights,
+            self.features[:, perm],
+            None if self.targets is None else self.targets[:, perm],
+            self.label,
+            None if self.batch is None else self.batch[perm],
+        )
 
     @staticmethod
-    def collate(signals: list["DynamicGraphSignal"]) -> "DynamicGraphSignal":
+    def collate(signals: list[DynamicGraphSignal]) -> DynamicGraphSignal:
         """Disjoint union of graphs with equal T: node ids offset, ``batch`` and ``label`` stacked."""
         if not signals:
             raise ValueError("signals is empty")
@@ -106,7 +115,9 @@ class DynamicGraphSignal:
         targets = None if any(s.targets is None for s in signals) else torch.cat([s.targets for s in signals], 1)
         label = None if any(s.label is None for s in signals) else torch.stack([s.label.reshape(()) for s in signals])
         batch = torch.cat([torch.full((s.num_nodes,), i, dtype=torch.long) for i, s in enumerate(signals)])
-        return DynamicGraphSignal(edges, weights, torch.cat([s.features for s in signals], dim=1), targets, label, batch)
+        return DynamicGraphSignal(
+            edges, weights, torch.cat([s.features for s in signals], dim=1), targets, label, batch
+        )
 
 
 def circulant_edges(n: int, jumps: list[int] | tuple[int, ...]) -> torch.Tensor:
@@ -116,8 +127,9 @@ def circulant_edges(n: int, jumps: list[int] | tuple[int, ...]) -> torch.Tensor:
     return torch.stack([src, (src + steps) % n])
 
 
-def dyncsl_like(num_graphs: int, n: int = 19, steps: int = 8, patterns: int = 6,
-                generator: torch.Generator | None = None) -> list[DynamicGraphSignal]:
+def dyncsl_like(
+    num_graphs: int, n: int = 19, steps: int = 8, patterns: int = 6, generator: torch.Generator | None = None
+) -> list[DynamicGraphSignal]:
     """The DynCSL-like task: which snapshots share a skip jump, on 4-regular circulant graphs.
 
     Snapshot t of a sample is the circulant graph C_n(1, R_t) (cycle plus one skip jump
@@ -158,8 +170,11 @@ def dyncsl_like(num_graphs: int, n: int = 19, steps: int = 8, patterns: int = 6,
         jumps = jumps_available[torch.randperm(len(jumps_available), generator=generator)[:groups]].tolist()
         perm = torch.randperm(n, generator=generator)
         edges = [perm[circulant_edges(n, [1, jumps[g]])] for g in pattern]
-        samples.append(DynamicGraphSignal(edges, [torch.ones(e.shape[1]) for e in edges],
-                                          torch.ones(steps, n, 1), label=torch.tensor(label)))
+        samples.append(
+            DynamicGraphSignal(
+                edges, [torch.ones(e.shape[1]) for e in edges], torch.ones(steps, n, 1), label=torch.tensor(label)
+            )
+        )
     return samples
 
 
@@ -189,8 +204,10 @@ def load_england_covid(data_dir: str | os.PathLike[str] | None = None) -> Dynami
     steps = int(raw["time_periods"])
     cases = torch.tensor(raw["y"], dtype=torch.float32)
     mapping = raw["edge_mapping"]
-    edges = [torch.tensor(mapping["edge_index"][str(t)], dtype=torch.long).reshape(-1, 2).t().contiguous()
-             for t in range(steps)]
+    edges = [
+        torch.tensor(mapping["edge_index"][str(t)], dtype=torch.long).reshape(-1, 2).t().contiguous()
+        for t in range(steps)
+    ]
     weights = [torch.tensor(mapping["edge_weight"][str(t)], dtype=torch.float32) for t in range(steps)]
     if cases.shape[0] != steps:
         raise ValueError(f"{path}: y has {cases.shape[0]} days, time_periods says {steps}")

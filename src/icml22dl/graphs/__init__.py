@@ -23,10 +23,10 @@ from icml22dl.graphs.local_augmentation import (
     u_score,
 )
 from icml22dl.graphs.temporal import (
+    GCNGRU,
     Aggregated,
     DynamicGraphSignal,
     EvolveGCNO,
-    GCNGRU,
     HistoryEncoder,
     TimeThenGraph,
     WindowAggregator,

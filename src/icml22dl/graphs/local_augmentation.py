@@ -26,9 +26,8 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +37,7 @@ try:
     from torch_geometric.nn import GATConv, GCN2Conv, GCNConv
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "icml22dl.graphs needs torch-geometric: pip install 'icml22dl[graphs]'"
-    ) from error
+    raise ImportError("icml22dl.graphs needs torch-geometric: pip install 'icml22dl[graphs]'") from error
 
 __all__ = [
     "FeatureBank",
@@ -119,8 +116,9 @@ def row_normalise(x: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, x / torch.where(total > 0, total, torch.ones_like(total)), torch.zeros_like(x))
 
 
-def cvae_loss(recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
-              kind: str = "bce") -> torch.Tensor:
+def cvae_loss(
+    recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor, kind: str = "bce"
+) -> torch.Tensor:
     """Negative ELBO per example: [reconstruction_sum + KL] / batch.
 
     KL = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2); reconstruction = summed binary
@@ -163,8 +161,9 @@ class FeatureCVAE(nn.Module):
         [F, 256], latent 10, decoder [256, F], conditional).
     """
 
-    def __init__(self, in_dim: int, hidden: int = 256, latent: int = 10, out: str = "sigmoid",
-                 batch_norm: bool = False) -> None:
+    def __init__(
+        self, in_dim: int, hidden: int = 256, latent: int = 10, out: str = "sigmoid", batch_norm: bool = False
+    ) -> None:
         super().__init__()
         for name, value in (("in_dim", in_dim), ("hidden", hidden), ("latent", latent)):
             if not isinstance(value, int) or value < 1:
@@ -197,8 +196,13 @@ class FeatureCVAE(nn.Module):
         out = self.dec_out_bn(self.dec_out(h))
         return torch.sigmoid(out) if self.out == "sigmoid" else torch.tanh(out)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, eps: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        c: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruct x given c: returns (recon, mu, log sigma^2); ``eps`` fixes the noise."""
         mean, log_var = self.encode(x, c)
         if eps is None:
@@ -212,8 +216,9 @@ class FeatureCVAE(nn.Module):
         return cvae_loss(recon, x, mean, log_var, self.reconstruction)
 
     @torch.no_grad()
-    def generate(self, c: torch.Tensor, generator: torch.Generator | None = None,
-                 normalise: bool = True) -> torch.Tensor:
+    def generate(
+        self, c: torch.Tensor, generator: torch.Generator | None = None, normalise: bool = True
+    ) -> torch.Tensor:
         """One generated feature matrix: dec(z, c), z ~ N(0, I) independently per row.
 
         Args:
@@ -241,7 +246,7 @@ class FeatureCVAE(nn.Module):
     }
 
     @classmethod
-    def from_official(cls, state_dict: dict[str, torch.Tensor], out: str | None = None) -> "FeatureCVAE":
+    def from_official(cls, state_dict: dict[str, torch.Tensor], out: str | None = None) -> FeatureCVAE:
         """Build a CVAE from an official ``cvae_models.VAE`` state dict (citation or OGB).
 
         Sizes (F, hidden, latent) and BatchNorm are read from the tensors; ``out`` defaults
@@ -305,8 +310,14 @@ class UScoreSelection:
         self.optimizer = torch.optim.Adam(self.helper.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-def u_score(helper: nn.Module, x_bar: torch.Tensor, edge_index: torch.Tensor, labels: torch.Tensor,
-            mask: torch.Tensor, passes: int = 100) -> float:
+def u_score(
+    helper: nn.Module,
+    x_bar: torch.Tensor,
+    edge_index: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor,
+    passes: int = 100,
+) -> float:
     """The U-score of generated features: CE(log mean_k p_k) - mean_k CE_k (<= 0).
 
     The helper runs ``passes`` times **in train mode** (its dropout differs per pass) on
@@ -390,7 +401,7 @@ def pretrain_cvae(
     for _ in range(epochs):
         order = torch.randperm(len(centre), generator=generator)
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             cvae.train()
             loss = cvae.loss(features[neighbour[batch]], features[centre[batch]], generator=generator)
             optimizer.zero_grad()
@@ -404,8 +415,9 @@ def pretrain_cvae(
                 continue
             cvae.eval()
             x_bar = cvae.generate(features, generator)
-            score = u_score(selection.helper, x_bar, selection.edge_index, selection.labels,
-                            selection.train_mask, selection.passes)
+            score = u_score(
+                selection.helper, x_bar, selection.edge_index, selection.labels, selection.train_mask, selection.passes
+            )
             history["u_score"].append(score)
             history["u_step"].append(float(step))
             if score > best:  # as the official code: the best is tracked during the warm-up too
@@ -453,9 +465,14 @@ class FeatureBank:
         Official ``lagcn.py`` ``get_augmented_features`` (fresh z per call).
     """
 
-    def __init__(self, cvae: FeatureCVAE, features: torch.Tensor, size: int = 16,
-                 generator: torch.Generator | None = None,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        cvae: FeatureCVAE,
+        features: torch.Tensor,
+        size: int = 16,
+        generator: torch.Generator | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError(f"size={size!r} is out of range: must be >= 1")
         cvae.eval()
@@ -595,8 +612,15 @@ class LAGCN(_LABase):
         normal(-1/sqrt(out), 1/sqrt(out)); here Glorot, as PyG).
     """
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, concat: int = 1, dropout: float = 0.5,
-                 generated_dropout: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        out_dim: int,
+        concat: int = 1,
+        dropout: float = 0.5,
+        generated_dropout: bool = True,
+    ) -> None:
         super().__init__()
         if concat < 0:
             raise ValueError(f"concat={concat!r} is out of range: must be >= 0")
@@ -637,13 +661,28 @@ class LAGAT(_LABase):
         Liu et al. (2022); official ``lagat.py`` ``LAGAT``.
     """
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, concat: int = 1, heads: int = 4, out_heads: int = 1,
-                 dropout: float = 0.6, elu_alpha: float = 0.2, generated_dropout: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        out_dim: int,
+        concat: int = 1,
+        heads: int = 4,
+        out_heads: int = 1,
+        dropout: float = 0.6,
+        elu_alpha: float = 0.2,
+        generated_dropout: bool = True,
+    ) -> None:
         super().__init__()
         if concat < 0:
             raise ValueError(f"concat={concat!r} is out of range: must be >= 0")
         _check_probability("dropout", dropout)
-        self.concat, self.dropout, self.generated_dropout, self.elu_alpha = concat, dropout, generated_dropout, elu_alpha
+        self.concat, self.dropout, self.generated_dropout, self.elu_alpha = (
+            concat,
+            dropout,
+            generated_dropout,
+            elu_alpha,
+        )
         self.branches = nn.ModuleList(GATConv(in_dim, hidden, heads=heads, dropout=dropout) for _ in range(concat + 1))
         self.conv2 = GATConv((concat + 1) * hidden * heads, out_dim, heads=out_heads, concat=False, dropout=dropout)
 
@@ -680,8 +719,18 @@ class LAGCNII(_LABase):
         Liu et al. (2022); official ``gcnii/model.py``; Chen et al. (2020), GCNII.
     """
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, concat: int = 1, layers: int = 64,
-                 alpha: float = 0.1, lamda: float = 0.5, dropout: float = 0.6, generated_dropout: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        out_dim: int,
+        concat: int = 1,
+        layers: int = 64,
+        alpha: float = 0.1,
+        lamda: float = 0.5,
+        dropout: float = 0.6,
+        generated_dropout: bool = True,
+    ) -> None:
         super().__init__()
         if concat < 0:
             raise ValueError(f"concat={concat!r} is out of range: must be >= 0")
@@ -699,15 +748,20 @@ class LAGCNII(_LABase):
     def parameter_groups(self, wd_conv: float, wd_linear: float) -> list[dict]:
         """Optimizer groups: convolutions with ``wd_conv`` (wd1), linears with ``wd_linear`` (wd2)."""
         linear = list(self.inputs.parameters()) + list(self.out.parameters())
-        return [{"params": list(self.convs.parameters()), "weight_decay": wd_conv},
-                {"params": linear, "weight_decay": wd_linear}]
+        return [
+            {"params": list(self.convs.parameters()), "weight_decay": wd_conv},
+            {"params": linear, "weight_decay": wd_linear},
+        ]
 
     def forward(self, x: torch.Tensor, x_bars: Sequence[torch.Tensor] | None, edge_index: torch.Tensor) -> torch.Tensor:
         """Logits (N, C); ``x`` dense."""
-        h0 = torch.cat([
-            F.relu(lin(F.dropout(inp, self._branch_dropout(k), self.training)))
-            for k, (lin, inp) in enumerate(zip(self.inputs, self._inputs(x, x_bars)))
-        ], dim=-1)
+        h0 = torch.cat(
+            [
+                F.relu(lin(F.dropout(inp, self._branch_dropout(k), self.training)))
+                for k, (lin, inp) in enumerate(zip(self.inputs, self._inputs(x, x_bars)))
+            ],
+            dim=-1,
+        )
         h = h0
         for conv in self.convs:
             h = F.relu(conv(F.dropout(h, self.dropout, self.training), h0, edge_index))

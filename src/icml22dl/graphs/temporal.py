@@ -125,8 +125,9 @@ class WindowAggregator:
             history = torch.cat([history, inc.expand(len(union), steps)[:, :, None]], dim=2)
             nodes = torch.cat([nodes, inc.expand(n, steps)[:, :, None]], dim=2)
         num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
-        return Aggregated(torch.stack([union // n, union % n]), history, nodes, signal.batch, num_graphs,
-                          self.pad_value)
+        return Aggregated(
+            torch.stack([union // n, union % n]), history, nodes, signal.batch, num_graphs, self.pad_value
+        )
 
 
 class HistoryEncoder(nn.Module):
@@ -176,7 +177,9 @@ class _SumConv(nn.Module):
         msg = self.lin(h)[edge_index[0]]
         if weight is not None:
             msg = msg * weight[:, None]
-        return torch.zeros(h.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, edge_index[1], msg)
+        return torch.zeros(h.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(
+            0, edge_index[1], msg
+        )
 
 
 class _Head(nn.Module):
@@ -236,9 +239,20 @@ class TimeThenGraph(nn.Module):
         Gao & Ribeiro (2022), Sec. 4, GRU-GCN; official ``GRUoGCN2x2`` / ``snnognnx2.py``.
     """
 
-    def __init__(self, node_in: int, edge_in: int, out_dim: int, hidden: int = 16, gnn: str = "gcn",
-                 act: str = "softplus", encoder: str = "gru", edge_encoder: str = "seq", concat_input: bool = True,
-                 readout: str = "node", dedupe: bool = True) -> None:
+    def __init__(
+        self,
+        node_in: int,
+        edge_in: int,
+        out_dim: int,
+        hidden: int = 16,
+        gnn: str = "gcn",
+        act: str = "softplus",
+        encoder: str = "gru",
+        edge_encoder: str = "seq",
+        concat_input: bool = True,
+        readout: str = "node",
+        dedupe: bool = True,
+    ) -> None:
         super().__init__()
         self.dedupe = dedupe
         if gnn not in ("gcn", "gat", "gin", "sum"):
@@ -312,14 +326,29 @@ class GCNGRU(nn.Module):
         edge_ranges[0, t]: the empty slice).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: int = 16, gnn: str = "gcn", act: str = "softplus",
-                 ignore_edges: bool = False, readout: str = "node", use_weights: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: int = 16,
+        gnn: str = "gcn",
+        act: str = "softplus",
+        ignore_edges: bool = False,
+        readout: str = "node",
+        use_weights: bool = True,
+    ) -> None:
         super().__init__()
         if gnn not in ("gcn", "sum"):
             raise ValueError(f"gnn={gnn!r} must be 'gcn' or 'sum'")
         if readout not in ("node", "mean"):
             raise ValueError(f"readout={readout!r} must be 'node' or 'mean'")
-        self.gnn, self.act, self.ignore_edges, self.readout, self.use_weights = gnn, _act(act), ignore_edges, readout, use_weights
+        self.gnn, self.act, self.ignore_edges, self.readout, self.use_weights = (
+            gnn,
+            _act(act),
+            ignore_edges,
+            readout,
+            use_weights,
+        )
         if gnn == "gcn":
             self.conv1, self.conv2 = GCNConv(in_dim, hidden), GCNConv(hidden, hidden)
         else:
@@ -359,7 +388,9 @@ class EvolveGCNO(nn.Module):
         Pareja et al. (2020), EvolveGCN, Eq. 4-6 (-O version); PyG Temporal ``EvolveGCNO``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: int = 16, act: str = "softplus", readout: str = "node") -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden: int = 16, act: str = "softplus", readout: str = "node"
+    ) -> None:
         super().__init__()
         if readout not in ("node", "mean"):
             raise ValueError(f"readout={readout!r} must be 'node' or 'mean'")

@@ -15,7 +15,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -41,16 +41,28 @@ class MLPVAE(nn.Module):
         torch.Size([3, 64])
     """
 
-    def __init__(self, n: int, latent: int = 4, code: int = 32, g1_hidden: int = 128, g2_hidden: int = 256,
-                 enc_hidden: int = 256):
+    def __init__(
+        self, n: int, latent: int = 4, code: int = 32, g1_hidden: int = 128, g2_hidden: int = 256, enc_hidden: int = 256
+    ):
         super().__init__()
-        for name, value in (("n", n), ("latent", latent), ("code", code), ("g1_hidden", g1_hidden),
-                            ("g2_hidden", g2_hidden), ("enc_hidden", enc_hidden)):
+        for name, value in (
+            ("n", n),
+            ("latent", latent),
+            ("code", code),
+            ("g1_hidden", g1_hidden),
+            ("g2_hidden", g2_hidden),
+            ("enc_hidden", enc_hidden),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
         self.n, self.latent, self.code = n, latent, code
-        self.encoder = nn.Sequential(nn.Linear(n, enc_hidden), nn.SiLU(), nn.Linear(enc_hidden, enc_hidden),
-                                     nn.SiLU(), nn.Linear(enc_hidden, 2 * latent))
+        self.encoder = nn.Sequential(
+            nn.Linear(n, enc_hidden),
+            nn.SiLU(),
+            nn.Linear(enc_hidden, enc_hidden),
+            nn.SiLU(),
+            nn.Linear(enc_hidden, 2 * latent),
+        )
         self.G1 = nn.Sequential(nn.Linear(latent, g1_hidden), nn.SiLU(), nn.Linear(g1_hidden, code))
         self.G2 = nn.Sequential(nn.SiLU(), nn.Linear(code, g2_hidden), nn.SiLU(), nn.Linear(g2_hidden, n), nn.Tanh())
 
@@ -64,24 +76,31 @@ class MLPVAE(nn.Module):
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None, sigma_x: float = 0.1) -> torch.Tensor:
         """Negative ELBO per example (up to constants), averaged over the batch."""
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype,
-                                                       device=mu.device)
-        recon = (self(z) - x).pow(2).sum(dim=1) / (2 * sigma_x ** 2)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        recon = (self(z) - x).pow(2).sum(dim=1) / (2 * sigma_x**2)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
         return (recon + kl).mean()
 
 
-def train_vae(vae: MLPVAE, images: torch.Tensor, steps: int, batch_size: int = 128, lr: float = 1e-3,
-              generator: torch.Generator | None = None, sigma_x: float = 0.1,
-              callback: Callable[[int, float], None] | None = None) -> list[float]:
+def train_vae(
+    vae: MLPVAE,
+    images: torch.Tensor,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    sigma_x: float = 0.1,
+    callback: Callable[[int, float], None] | None = None,
+) -> list[float]:
     """Train ``vae`` by Adam on minibatches of flat ``images`` (n_images, n); returns the losses."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps={steps!r} must be an integer >= 0")
     optimiser = torch.optim.Adam(vae.parameters(), lr=lr)
     losses = []
     for step in range(1, steps + 1):
-        idx = torch.randint(0, images.shape[0], (min(batch_size, images.shape[0]),), generator=generator,
-                            device=images.device)
+        idx = torch.randint(
+            0, images.shape[0], (min(batch_size, images.shape[0]),), generator=generator, device=images.device
+        )
         loss = vae.loss(images[idx], generator, sigma_x)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

@@ -16,8 +16,8 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -76,8 +76,17 @@ def _measure_loss(A: Operator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return (A(x) - y).pow(2).sum(dim=-1)
 
 
-def csgm(G: nn.Module, A: Operator, y: torch.Tensor, latent_dim: int, steps: int = 300, lr: float = 0.05,
-         restarts: int = 3, weight: float = 0.05, generator: torch.Generator | None = None) -> Reconstruction:
+def csgm(
+    G: nn.Module,
+    A: Operator,
+    y: torch.Tensor,
+    latent_dim: int,
+    steps: int = 300,
+    lr: float = 0.05,
+    restarts: int = 3,
+    weight: float = 0.05,
+    generator: torch.Generator | None = None,
+) -> Reconstruction:
     """CSGM: min_z ||A G(z) - y||^2 + weight ||z||^2 by Adam, best of ``restarts`` random starts.
 
     Batched over measurements y (batch, m); all restarts run in one batch and each image
@@ -121,8 +130,15 @@ def csgm(G: nn.Module, A: Operator, y: torch.Tensor, latent_dim: int, steps: int
         return Reconstruction(x[pick], z.detach()[pick], data.min(dim=0).values)
 
 
-def ilo(G2: nn.Module, A: Operator, y: torch.Tensor, h0: torch.Tensor, radius: float = math.inf,
-        steps: int = 300, lr: float = 0.05) -> Reconstruction:
+def ilo(
+    G2: nn.Module,
+    A: Operator,
+    y: torch.Tensor,
+    h0: torch.Tensor,
+    radius: float = math.inf,
+    steps: int = 300,
+    lr: float = 0.05,
+) -> Reconstruction:
     """ILO: min_h ||A G2(h) - y||^2 over the l1 ball ||h - h0||_1 <= radius, by projected Adam.
 
     Args:

@@ -16,7 +16,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -33,8 +33,10 @@ class ReLUGenerator:
             raise ValueError("weights must hold at least one matrix")
         for i in range(1, len(weights)):
             if weights[i].shape[1] != weights[i - 1].shape[0]:
-                raise ValueError(f"weights[{i}].shape={tuple(weights[i].shape)} does not follow "
-                                 f"weights[{i - 1}].shape={tuple(weights[i - 1].shape)}")
+                raise ValueError(
+                    f"weights[{i}].shape={tuple(weights[i].shape)} does not follow "
+                    f"weights[{i - 1}].shape={tuple(weights[i - 1].shape)}"
+                )
         self.weights = list(weights)
 
     @property
@@ -64,8 +66,9 @@ class ReLUGenerator:
         return jac
 
 
-def random_relu_generator(widths: Sequence[int], generator: torch.Generator | None = None,
-                          dtype: torch.dtype = torch.float64) -> ReLUGenerator:
+def random_relu_generator(
+    widths: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+) -> ReLUGenerator:
     """A random expansive ReLU generator with W_i i.i.d. N(0, 1/n_i).
 
     Math: G(x) = ReLU(W_d ... ReLU(W_1 x)), W_i in R^{n_i x n_{i-1}}, entries N(0, 1/n_i);
@@ -90,8 +93,10 @@ def random_relu_generator(widths: Sequence[int], generator: torch.Generator | No
     widths = tuple(widths)
     if len(widths) < 2 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"widths={widths!r} must be at least two positive integers")
-    weights = [torch.randn(n_out, n_in, generator=generator, dtype=torch.float64).div_(math.sqrt(n_out)).to(dtype)
-               for n_in, n_out in zip(widths[:-1], widths[1:])]
+    weights = [
+        torch.randn(n_out, n_in, generator=generator, dtype=torch.float64).div_(math.sqrt(n_out)).to(dtype)
+        for n_in, n_out in zip(widths[:-1], widths[1:])
+    ]
     return ReLUGenerator(weights)
 
 
@@ -233,8 +238,9 @@ def stationary_covariance(J: torch.Tensor, A: torch.Tensor, beta: float, eta: fl
     H = AJ.T @ AJ
     eig = torch.linalg.eigvalsh(H)
     if float(eig.max()) * eta >= 2.0 or float(eig.min()) <= 0.0:
-        raise ValueError(f"eta={eta}: need 0 < eta * lambda(H) < 2, eigenvalues in "
-                         f"[{float(eig.min()):.3g}, {float(eig.max()):.3g}]")
+        raise ValueError(
+            f"eta={eta}: need 0 < eta * lambda(H) < 2, eigenvalues in [{float(eig.min()):.3g}, {float(eig.max()):.3g}]"
+        )
     k = H.shape[0]
     M = H @ (2.0 * torch.eye(k, dtype=H.dtype, device=H.device) - eta * H)
     M = 0.5 * (M + M.T)

@@ -59,12 +59,12 @@ class LinearOperator:
 
     def _check_in(self, x: torch.Tensor, name: str = "x") -> None:
         k = len(self.in_shape)
-        if tuple(x.shape[x.dim() - k:]) != self.in_shape or x.dim() < k:
+        if tuple(x.shape[x.dim() - k :]) != self.in_shape or x.dim() < k:
             raise ValueError(f"{name}.shape={tuple(x.shape)} must end with {self.in_shape}")
 
     def _check_out(self, y: torch.Tensor, name: str = "y") -> None:
         k = len(self.out_shape)
-        if tuple(y.shape[y.dim() - k:]) != self.out_shape or y.dim() < k:
+        if tuple(y.shape[y.dim() - k :]) != self.out_shape or y.dim() < k:
             raise ValueError(f"{name}.shape={tuple(y.shape)} must end with {self.out_shape}")
 
 
@@ -99,7 +99,7 @@ class GaussianOperator(LinearOperator):
         self.in_shape, self.out_shape = (n,), (m,)
         self.A = torch.randn(m, n, generator=generator, dtype=torch.float64).div_(math.sqrt(m)).to(dtype)
 
-    def to(self, device: torch.device | str) -> "GaussianOperator":
+    def to(self, device: torch.device | str) -> GaussianOperator:
         self.A = self.A.to(device)
         return self
 
@@ -154,8 +154,9 @@ class PartialCirculant(LinearOperator):
         self._check_in(x)
         spectrum = self._fft.to(x.device)
         z = x * self.signs.to(device=x.device, dtype=x.dtype)
-        cz = torch.fft.ifft(torch.fft.fft(z) * spectrum.to(torch.complex128 if x.dtype == torch.float64
-                                                           else torch.complex64)).real
+        cz = torch.fft.ifft(
+            torch.fft.fft(z) * spectrum.to(torch.complex128 if x.dtype == torch.float64 else torch.complex64)
+        ).real
         return cz[..., self.rows.to(x.device)]
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
@@ -163,8 +164,9 @@ class PartialCirculant(LinearOperator):
         full = y.new_zeros(*y.shape[:-1], self.n)
         full[..., self.rows.to(y.device)] = y
         spectrum = self._fft.to(y.device).conj()
-        ctf = torch.fft.ifft(torch.fft.fft(full) * spectrum.to(torch.complex128 if y.dtype == torch.float64
-                                                               else torch.complex64)).real
+        ctf = torch.fft.ifft(
+            torch.fft.fft(full) * spectrum.to(torch.complex128 if y.dtype == torch.float64 else torch.complex64)
+        ).real
         return ctf * self.signs.to(device=y.device, dtype=y.dtype)
 
 
@@ -213,7 +215,7 @@ class Downsampler(LinearOperator):
         return up / (f * f)
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
-        return self.adjoint(y) * (self.factor ** 2)
+        return self.adjoint(y) * (self.factor**2)
 
 
 class Inpainting(LinearOperator):
@@ -245,7 +247,7 @@ class Inpainting(LinearOperator):
         self._index = mask.reshape(-1).nonzero().squeeze(1)
 
     @classmethod
-    def random(cls, shape: tuple[int, ...], keep: float, generator: torch.Generator | None = None) -> "Inpainting":
+    def random(cls, shape: tuple[int, ...], keep: float, generator: torch.Generator | None = None) -> Inpainting:
         """A mask keeping a fraction ``keep`` in (0, 1] of the entries, drawn at random."""
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"keep={keep} must be in (0, 1]")

@@ -19,8 +19,8 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -64,7 +64,7 @@ class VPSDE:
         return self.beta_min + t * (self.beta_max - self.beta_min)
 
     def log_alpha(self, t: torch.Tensor) -> torch.Tensor:
-        return -0.25 * t ** 2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
 
     def marginal(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(alpha(t), sigma(t)): mean coefficient and std of x_t given x_0."""
@@ -172,8 +172,12 @@ class ScoreMLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 256, layers: int = 3, time_features: int = 16):
         super().__init__()
-        for name, value, low in (("dim", dim, 1), ("hidden", hidden, 1), ("layers", layers, 1),
-                                 ("time_features", time_features, 2)):
+        for name, value, low in (
+            ("dim", dim, 1),
+            ("hidden", hidden, 1),
+            ("layers", layers, 1),
+            ("time_features", time_features, 2),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r} must be an integer >= {low}")
         if time_features % 2:
@@ -217,13 +221,27 @@ class ScoreViT(nn.Module):
         1024; the layer1 model, 512 x 4 x 4, has 70.4 M parameters).
     """
 
-    def __init__(self, channels: int, tokens: int, d_model: int = 1024, depth: int = 8, heads: int = 1,
-                 patch: int = 1, mlp_ratio: float = 4.0, time_features: int = 64):
+    def __init__(
+        self,
+        channels: int,
+        tokens: int,
+        d_model: int = 1024,
+        depth: int = 8,
+        heads: int = 1,
+        patch: int = 1,
+        mlp_ratio: float = 4.0,
+        time_features: int = 64,
+    ):
         super().__init__()
         if patch != 1:
             raise ValueError(f"patch={patch!r}: only patch size 1 is implemented (the official setting)")
-        for name, value in (("channels", channels), ("tokens", tokens), ("d_model", d_model), ("depth", depth),
-                            ("heads", heads)):
+        for name, value in (
+            ("channels", channels),
+            ("tokens", tokens),
+            ("d_model", d_model),
+            ("depth", depth),
+            ("heads", heads),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
         if d_model % heads:
@@ -233,8 +251,9 @@ class ScoreViT(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, tokens, d_model))
         nn.init.normal_(self.position, std=0.02)
         self.time = nn.Sequential(nn.Linear(time_features, d_model), nn.SiLU(), nn.Linear(d_model, d_model))
-        layer = nn.TransformerEncoderLayer(d_model, heads, int(mlp_ratio * d_model), dropout=0.0,
-                                           activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, int(mlp_ratio * d_model), dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, channels)
@@ -256,8 +275,14 @@ class ScoreViT(nn.Module):
         return out
 
 
-def dsm_loss(eps_model: nn.Module, x0: torch.Tensor, sde: VPSDE, generator: torch.Generator | None = None,
-             eps: float = 1e-3, weighting: str = "eps") -> torch.Tensor:
+def dsm_loss(
+    eps_model: nn.Module,
+    x0: torch.Tensor,
+    sde: VPSDE,
+    generator: torch.Generator | None = None,
+    eps: float = 1e-3,
+    weighting: str = "eps",
+) -> torch.Tensor:
     """Denoising score matching loss under the VP-SDE (continuous t).
 
     Math: t ~ U(eps, 1), z ~ N(0, I), x_t = alpha(t) x_0 + sigma(t) z;
@@ -292,13 +317,22 @@ def dsm_loss(eps_model: nn.Module, x0: torch.Tensor, sde: VPSDE, generator: torc
     xt = _expand(alpha, x0) * x0 + _expand(sigma, x0) * z
     err = (eps_model(xt, t) - z).pow(2).reshape(batch, -1).mean(dim=1)
     if weighting == "likelihood":
-        err = err * sde.beta(t) / sigma ** 2
+        err = err * sde.beta(t) / sigma**2
     return err.mean()
 
 
-def train_score(eps_model: nn.Module, codes: torch.Tensor, sde: VPSDE, steps: int, batch_size: int = 256,
-                lr: float = 1e-3, generator: torch.Generator | None = None, weighting: str = "eps",
-                eps: float = 1e-3, callback: Callable[[int, float], None] | None = None) -> list[float]:
+def train_score(
+    eps_model: nn.Module,
+    codes: torch.Tensor,
+    sde: VPSDE,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    weighting: str = "eps",
+    eps: float = 1e-3,
+    callback: Callable[[int, float], None] | None = None,
+) -> list[float]:
     """Fit ``eps_model`` to ``codes`` by Adam on :func:`dsm_loss`; returns the loss per step.
 
     References:
@@ -311,8 +345,9 @@ def train_score(eps_model: nn.Module, codes: torch.Tensor, sde: VPSDE, steps: in
     optimiser = torch.optim.Adam(eps_model.parameters(), lr=lr)
     losses = []
     for step in range(1, steps + 1):
-        idx = torch.randint(0, codes.shape[0], (min(batch_size, codes.shape[0]),), generator=generator,
-                            device=codes.device)
+        idx = torch.randint(
+            0, codes.shape[0], (min(batch_size, codes.shape[0]),), generator=generator, device=codes.device
+        )
         loss = dsm_loss(eps_model, codes[idx], sde, generator, eps=eps, weighting=weighting)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -336,12 +371,12 @@ class Normaliser:
     scale: torch.Tensor
 
     @classmethod
-    def minmax(cls, codes: torch.Tensor) -> "Normaliser":
+    def minmax(cls, codes: torch.Tensor) -> Normaliser:
         lo, hi = codes.min(), codes.max()
         return cls(lo, (hi - lo).clamp_min(1e-12))
 
     @classmethod
-    def standard(cls, codes: torch.Tensor) -> "Normaliser":
+    def standard(cls, codes: torch.Tensor) -> Normaliser:
         return cls(codes.mean(dim=0), codes.std(dim=0).clamp_min(1e-6))
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:

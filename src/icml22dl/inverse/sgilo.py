@@ -22,13 +22,13 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
-from icml22dl.inverse.score import Normaliser, ScoreFn, VPSDE, em_reverse_step
+from icml22dl.inverse.score import VPSDE, Normaliser, ScoreFn, em_reverse_step
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 MODES = ("faithful", "principled")
@@ -127,7 +127,7 @@ def sgilo(
     t_vec = torch.full((h.shape[0],), float(t0), dtype=h.dtype, device=h.device)
     for step in range(1, steps + 1):
         loss = (A(G2(h)) - y).pow(2).sum()
-        grad, = torch.autograd.grad(loss, h)
+        (grad,) = torch.autograd.grad(loss, h)
         with torch.no_grad():
             u = normaliser(h)
             if mode == "faithful":
@@ -143,8 +143,10 @@ def sgilo(
                 prior = score(u, t_vec) / normaliser.scale if lam > 0 else torch.zeros_like(h)
                 h.sub_(eta * (grad - lam * prior))
                 if not math.isinf(beta):
-                    h.add_(math.sqrt(2 * eta / beta) * torch.randn(h.shape, generator=generator, dtype=h.dtype,
-                                                                   device=h.device))
+                    h.add_(
+                        math.sqrt(2 * eta / beta)
+                        * torch.randn(h.shape, generator=generator, dtype=h.dtype, device=h.device)
+                    )
             if step > steps - average:
                 x = G2(h)
                 sum_x = x.clone() if sum_x is None else sum_x + x

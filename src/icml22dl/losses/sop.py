@@ -50,9 +50,17 @@ class SOPLoss(nn.Module):
         (eps 1e-4, std 1e-8; CIFAR-100 lr_u 1, lr_v 10; ratio_consistency 0.9, ratio_balance 0.1).
     """
 
-    def __init__(self, num_samples: int, num_classes: int, ratio_consistency: float = 0.0,
-                 ratio_balance: float = 0.0, init_std: float = 1e-8, eps: float = 1e-4, sparse: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        num_samples: int,
+        num_classes: int,
+        ratio_consistency: float = 0.0,
+        ratio_balance: float = 0.0,
+        init_std: float = 1e-8,
+        eps: float = 1e-4,
+        sparse: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples={num_samples!r} must be an integer >= 1")
@@ -110,7 +118,9 @@ class SOPLoss(nn.Module):
             loss = loss + self.ratio_balance * (-mean_q.log().mean())
         if logits_strong is not None and self.ratio_consistency > 0:
             if logits_strong.shape != logits.shape:
-                raise ValueError(f"logits_strong must have shape {tuple(logits.shape)}, got {tuple(logits_strong.shape)}")
+                raise ValueError(
+                    f"logits_strong must have shape {tuple(logits.shape)}, got {tuple(logits_strong.shape)}"
+                )
             target = logits.detach().softmax(dim=1)
             kl = F.kl_div(logits_strong.log_softmax(dim=1), target, reduction="none").sum(dim=1)
             loss = loss + self.ratio_consistency * kl.mean()
@@ -121,8 +131,10 @@ class SOPLoss(nn.Module):
         for name, lr in (("lr_u", lr_u), ("lr_v", lr_v)):
             if not math.isfinite(lr) or lr <= 0:
                 raise ValueError(f"{name}={lr!r} must be a finite number > 0")
-        return [{"params": [self.u], "lr": lr_u, "momentum": 0.0, "weight_decay": 0.0},
-                {"params": [self.v], "lr": lr_v, "momentum": 0.0, "weight_decay": 0.0}]
+        return [
+            {"params": [self.u], "lr": lr_u, "momentum": 0.0, "weight_decay": 0.0},
+            {"params": [self.v], "lr": lr_v, "momentum": 0.0, "weight_decay": 0.0},
+        ]
 
     def make_optimizer(self, lr_u: float, lr_v: float) -> torch.optim.SGD:
         """``torch.optim.SGD`` over :meth:`param_groups` (sparse gradients supported)."""
@@ -161,7 +173,9 @@ def noise_detection_auroc(scores: Tensor, is_noisy: Tensor) -> float:
         1.0
     """
     if scores.shape != is_noisy.shape or scores.ndim != 1:
-        raise ValueError(f"scores and is_noisy must be 1-D of one shape, got {tuple(scores.shape)}, {tuple(is_noisy.shape)}")
+        raise ValueError(
+            f"scores and is_noisy must be 1-D of one shape, got {tuple(scores.shape)}, {tuple(is_noisy.shape)}"
+        )
     s = scores.detach().double().cpu()
     pos = is_noisy.bool().cpu()
     n1, n0 = int(pos.sum()), int((~pos).sum())

@@ -24,8 +24,8 @@ from icml22dl.nn.linear_nets import (
     factor_flow,
     factor_gradients,
 )
-from icml22dl.nn.mlp import MLP
 from icml22dl.nn.lipschitz_nets import kw_large, small_ortho_net
+from icml22dl.nn.mlp import MLP
 from icml22dl.nn.orthogonal_convs import CayleyConv2d, RKOConv2d, SOCConv2d
 from icml22dl.nn.paraunitary import (
     ConvexSkip,

@@ -83,9 +83,7 @@ class ResNetCIFAR(nn.Module):
     def __init__(self, blocks: tuple[int, int, int, int], num_classes: int = 10) -> None:
         super().__init__()
         _check_classes(num_classes)
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)
-        )
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
         stages: list[nn.Module] = []
         in_channels = 64
         for width, stride, count in zip((64, 128, 256, 512), (1, 2, 2, 2), blocks):

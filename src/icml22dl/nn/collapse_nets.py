@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +33,9 @@ def etf_weight(num_classes: int, feature_dim: int, dtype: torch.dtype = torch.fl
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r} is out of range: must be an integer >= 2")
     if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < num_classes:
-        raise ValueError(f"feature_dim={feature_dim!r} is out of range: must be an integer >= num_classes={num_classes}")
+        raise ValueError(
+            f"feature_dim={feature_dim!r} is out of range: must be an integer >= num_classes={num_classes}"
+        )
     K = num_classes
     M = math.sqrt(K / (K - 1)) * (torch.eye(K, dtype=dtype) - 1.0 / K)
     return M @ torch.eye(K, feature_dim, dtype=dtype)
@@ -81,11 +83,23 @@ class CollapseMLP(nn.Module):
     ``icml22dl.analysis.FeatureHook(model.fc)``).
     """
 
-    def __init__(self, in_features: int, num_classes: int, width: int = 128, depth: int = 3,
-                 feature_dim: int | None = None, fc_bias: bool = True, etf_fc: bool = False) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        width: int = 128,
+        depth: int = 3,
+        feature_dim: int | None = None,
+        fc_bias: bool = True,
+        etf_fc: bool = False,
+    ) -> None:
         super().__init__()
-        for name, value, low in (("in_features", in_features, 1), ("num_classes", num_classes, 2),
-                                 ("width", width, 1), ("depth", depth, 1)):
+        for name, value, low in (
+            ("in_features", in_features, 1),
+            ("num_classes", num_classes, 2),
+            ("width", width, 1),
+            ("depth", depth, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r} is out of range: must be an integer >= {low}")
         feature_dim = width if feature_dim is None else feature_dim
@@ -94,14 +108,17 @@ class CollapseMLP(nn.Module):
         for a, b in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        self.fc = ETFClassifier(feature_dim, num_classes, fc_bias) if etf_fc else nn.Linear(feature_dim, num_classes, fc_bias)
+        self.fc = (
+            ETFClassifier(feature_dim, num_classes, fc_bias) if etf_fc else nn.Linear(feature_dim, num_classes, fc_bias)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.body(x.flatten(1)))
 
 
-def resnet18_collapse(num_classes: int = 10, fc_bias: bool = True, etf_fc: bool = False,
-                      fixdim: int | None = None) -> nn.Module:
+def resnet18_collapse(
+    num_classes: int = 10, fc_bias: bool = True, etf_fc: bool = False, fixdim: int | None = None
+) -> nn.Module:
     """CIFAR ResNet-18 (3x3 stem, the official "SOTA" stem) for collapse experiments.
 
     ``fixdim`` adds a projection ``Linear(512, fixdim) + BatchNorm1d + ReLU`` before ``fc``
@@ -117,11 +134,23 @@ def resnet18_collapse(num_classes: int = 10, fc_bias: bool = True, etf_fc: bool 
     return model
 
 
-def train_mse(model: nn.Module, x: Tensor, y: Tensor, num_classes: int, *, epochs: int, batch_size: int, lr: float,
-              momentum: float, weight_decay: float, milestones: Sequence[int] = (), gamma: float = 0.1,
-              generator: torch.Generator | None = None,
-              on_epoch: Callable[[int, float], None] | None = None,
-              transform: Callable[[Tensor], Tensor] | None = None) -> float:
+def train_mse(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    num_classes: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    milestones: Sequence[int] = (),
+    gamma: float = 0.1,
+    generator: torch.Generator | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+) -> float:
     """Mini-batch SGD on the MSE to one-hot targets (mean over N x K entries).
 
     Weight decay hits every parameter (BN and biases included), as the official
@@ -140,7 +169,7 @@ def train_mse(model: nn.Module, x: Tensor, y: Tensor, num_classes: int, *, epoch
         order = torch.randperm(len(x), generator=generator)
         total, count = 0.0, 0
         for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
             xb = x[idx].to(device)

@@ -35,9 +35,7 @@ class CubicPatchCNN(nn.Module):
         learning. ICML 2022, PMLR 162:9965-10040, arXiv:2207.05931 (the one-hidden-layer cubic CNN).
     """
 
-    def __init__(
-        self, dim: int, filters: int, init_std: float, generator: torch.Generator | None = None
-    ) -> None:
+    def __init__(self, dim: int, filters: int, init_std: float, generator: torch.Generator | None = None) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("filters", filters)):
             if not isinstance(value, int) or value < 1:

@@ -9,7 +9,7 @@ returns w through that last application of f, so dl/dtheta = w^T df/dtheta.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -55,10 +55,20 @@ class DEQ(nn.Module):
         b_tol 1e-6, 40 iterations; phantom grad = 1); Agarwala & Schoenholz, ICML 2022.
     """
 
-    def __init__(self, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], solver: str = "anderson",
-                 backward: str = "ift", b_solver: str | None = None, f_tol: float = 1e-4, b_tol: float = 1e-6,
-                 f_max_iter: int = 50, b_max_iter: int = 50, stop_mode: str = "rel", tau: float = 1.0,
-                 solver_kwargs: dict | None = None) -> None:
+    def __init__(
+        self,
+        f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        solver: str = "anderson",
+        backward: str = "ift",
+        b_solver: str | None = None,
+        f_tol: float = 1e-4,
+        b_tol: float = 1e-6,
+        f_max_iter: int = 50,
+        b_max_iter: int = 50,
+        stop_mode: str = "rel",
+        tau: float = 1.0,
+        solver_kwargs: dict | None = None,
+    ) -> None:
         super().__init__()
         if backward not in BACKWARDS:
             raise ValueError(f"backward={backward!r} is not one of {BACKWARDS}")
@@ -89,9 +99,14 @@ class DEQ(nn.Module):
                 z = self.f(z, x)
             return z
         with torch.no_grad():
-            z_star, self.forward_info = self.solver(lambda z: self.f(z, x), z0, max_iter=self.f_max_iter,
-                                                    tol=self.f_tol, stop_mode=self.stop_mode,
-                                                    **self._kwargs(self.solver))
+            z_star, self.forward_info = self.solver(
+                lambda z: self.f(z, x),
+                z0,
+                max_iter=self.f_max_iter,
+                tol=self.f_tol,
+                stop_mode=self.stop_mode,
+                **self._kwargs(self.solver),
+            )
         if not torch.is_grad_enabled():
             return z_star
         if self.backward == "phantom":
@@ -108,8 +123,14 @@ class DEQ(nn.Module):
             def vjp(w: torch.Tensor) -> torch.Tensor:
                 return torch.autograd.grad(f_leaf, z_leaf, w, retain_graph=True)[0] + grad
 
-            w, self.backward_info = self.b_solver(vjp, grad, max_iter=self.b_max_iter, tol=self.b_tol,
-                                                  stop_mode=self.stop_mode, **self._kwargs(self.b_solver))
+            w, self.backward_info = self.b_solver(
+                vjp,
+                grad,
+                max_iter=self.b_max_iter,
+                tol=self.b_tol,
+                stop_mode=self.stop_mode,
+                **self._kwargs(self.b_solver),
+            )
             return w
 
         z.register_hook(implicit)
@@ -129,8 +150,16 @@ class TanhCell(nn.Module):
         :func:`icml22dl.nn.init.matrix_family`; generator: torch generator.
     """
 
-    def __init__(self, d_in: int, width: int, init: str = "orthogonal", sigma_w: float = 1.0, sigma_u: float = 1.0,
-                 normalize: str = "frobenius", generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        d_in: int,
+        width: int,
+        init: str = "orthogonal",
+        sigma_w: float = 1.0,
+        sigma_u: float = 1.0,
+        normalize: str = "frobenius",
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if init not in KINDS:
             raise ValueError(f"init={init!r} is not one of {KINDS}")
@@ -168,9 +197,18 @@ class FCDEQ(nn.Module):
         analyse); card 03 §1 (U_ij ~ N(0, sigma_u^2/d_in), b = 0, linear readout).
     """
 
-    def __init__(self, d_in: int, width: int, n_out: int, init: str = "orthogonal", sigma_w: float = 1.0,
-                 sigma_u: float = 1.0, normalize: str = "frobenius", generator: torch.Generator | None = None,
-                 **deq_kwargs) -> None:
+    def __init__(
+        self,
+        d_in: int,
+        width: int,
+        n_out: int,
+        init: str = "orthogonal",
+        sigma_w: float = 1.0,
+        sigma_u: float = 1.0,
+        normalize: str = "frobenius",
+        generator: torch.Generator | None = None,
+        **deq_kwargs,
+    ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("width", width), ("n_out", n_out)):
             if value < 1:

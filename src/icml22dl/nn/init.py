@@ -25,7 +25,9 @@ def _check(kind: str, sigma: float, normalize: str) -> None:
         raise ValueError(f"normalize={normalize!r} is not one of {NORMALIZATIONS}")
 
 
-def haar_orthogonal(n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def haar_orthogonal(
+    n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """A Haar-distributed n x n orthogonal matrix: QR of a Gaussian matrix with the sign fix.
 
     Math: G = QR with G_ij ~ N(0, 1); Q D with D = diag(sign(R_jj)) is Haar on O(n) (without the

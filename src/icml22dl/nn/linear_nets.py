@@ -12,8 +12,8 @@ Two model families of the ICML 2022 implicit-bias papers:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -69,8 +69,14 @@ class DeepLinearNet(nn.Module):
         ICML 2022 (arXiv 2201.02761), Sec. 2: the model and the quadratic loss.
     """
 
-    def __init__(self, widths: Sequence[int], bias: bool = False, init_std: float | None = None,
-                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(
+        self,
+        widths: Sequence[int],
+        bias: bool = False,
+        init_std: float | None = None,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
         super().__init__()
         self.widths = _check_widths(widths)
         if init_std is not None and not init_std >= 0:
@@ -94,7 +100,7 @@ class DeepLinearNet(nn.Module):
         return [layer.weight.detach().clone() for layer in self.layers]
 
     @torch.no_grad()
-    def set_weights(self, weights: Sequence[Tensor]) -> "DeepLinearNet":
+    def set_weights(self, weights: Sequence[Tensor]) -> DeepLinearNet:
         """Load factors ``[W_1, ..., W_N]`` (shapes must match the widths); returns self."""
         if len(weights) != self.depth:
             raise ValueError(f"weights must hold {self.depth} factors, got {len(weights)}")
@@ -117,9 +123,14 @@ class DeepLinearNet(nn.Module):
         return x
 
 
-def balanced_rank_one_init(widths: Sequence[int], s0: float, u: Tensor, v: Tensor,
-                           q: Sequence[Tensor] | None = None,
-                           generator: torch.Generator | None = None) -> list[Tensor]:
+def balanced_rank_one_init(
+    widths: Sequence[int],
+    s0: float,
+    u: Tensor,
+    v: Tensor,
+    q: Sequence[Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> list[Tensor]:
     r"""Exactly balanced factors whose product is ``s0 * u v^T``.
 
     .. math::
@@ -156,7 +167,9 @@ def balanced_rank_one_init(widths: Sequence[int], s0: float, u: Tensor, v: Tenso
     if not s0 > 0:
         raise ValueError(f"s0 must be > 0, got {s0!r}")
     if u.shape != (widths[-1],) or v.shape != (widths[0],):
-        raise ValueError(f"u must have shape ({widths[-1]},) and v ({widths[0]},); got {tuple(u.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"u must have shape ({widths[-1]},) and v ({widths[0]},); got {tuple(u.shape)}, {tuple(v.shape)}"
+        )
     dtype = u.dtype
     u = u / torch.linalg.vector_norm(u)
     v = (v / torch.linalg.vector_norm(v)).to(dtype)
@@ -238,8 +251,9 @@ class FlowResult:
     weights: list[Tensor] = field(default_factory=list)
 
 
-def factor_flow(weights: Sequence[Tensor], target: Tensor, T: float, dt: float, method: str = "rk4",
-                record_every: int = 1) -> FlowResult:
+def factor_flow(
+    weights: Sequence[Tensor], target: Tensor, T: float, dt: float, method: str = "rk4", record_every: int = 1
+) -> FlowResult:
     r"""Integrate gradient flow ``dW_j/dt = -grad_{W_j} L`` on the factors of a deep linear net.
 
     .. math::
@@ -378,8 +392,16 @@ class DiagonalGDResult:
     losses: list[float]
 
 
-def diagonal_gd(X: Tensor, y: Tensor, alpha: float, eta: float, max_steps: int = 100_000, tol: float = 1e-8,
-                diverge_at: float = 1e12, record_every: int = 100) -> DiagonalGDResult:
+def diagonal_gd(
+    X: Tensor,
+    y: Tensor,
+    alpha: float,
+    eta: float,
+    max_steps: int = 100_000,
+    tol: float = 1e-8,
+    diverge_at: float = 1e12,
+    record_every: int = 100,
+) -> DiagonalGDResult:
     r"""Full-batch gradient descent on a diagonal linear network at step size ``eta``.
 
     .. math::

@@ -17,8 +17,9 @@ CONVS = ("scfac", "plain")
 
 def _conv(kind: str, c_in: int, c_out: int, k: int, s: int, generator, init: str) -> nn.Module:
     if kind == "scfac":
-        return ParaunitaryConv2d(c_in, c_out, k, stride=s, init=init if (k // s) % 2 else "uniform",
-                                 generator=generator)
+        return ParaunitaryConv2d(
+            c_in, c_out, k, stride=s, init=init if (k // s) % 2 else "uniform", generator=generator
+        )
     # a plain conv with the same output size as the circular SC-Fac layer
     return nn.Conv2d(c_in, c_out, k, stride=s, padding=(k - s) // 2 if k > s else 0, padding_mode="circular")
 
@@ -27,8 +28,9 @@ def _linear(kind: str, n_in: int, n_out: int, generator) -> nn.Module:
     return OrthogonalLinear(n_in, n_out, generator=generator) if kind == "scfac" else nn.Linear(n_in, n_out)
 
 
-def small_ortho_net(conv: str = "scfac", num_classes: int = 10, init: str = "permutation",
-                    generator=None) -> nn.Sequential:
+def small_ortho_net(
+    conv: str = "scfac", num_classes: int = 10, init: str = "permutation", generator=None
+) -> nn.Sequential:
     """The card's certified MNIST net on 14 x 14 inputs (1-Lipschitz with ``conv="scfac"``).
 
     SCFac(1->16, k3) - GS - SCFac(16->64, k2, s2) - GS - SCFac(64->64, k3) - GS -
@@ -40,11 +42,16 @@ def small_ortho_net(conv: str = "scfac", num_classes: int = 10, init: str = "per
     if conv not in CONVS:
         raise ValueError(f"conv={conv!r} is not one of {CONVS}")
     return nn.Sequential(
-        _conv(conv, 1, 16, 3, 1, generator, init), GroupSort(),
-        _conv(conv, 16, 64, 2, 2, generator, init), GroupSort(),
-        _conv(conv, 64, 64, 3, 1, generator, init), GroupSort(),
-        LipschitzAvgPool2d(7), nn.Flatten(),
-        _linear(conv, 64, 64, generator), GroupSort(),
+        _conv(conv, 1, 16, 3, 1, generator, init),
+        GroupSort(),
+        _conv(conv, 16, 64, 2, 2, generator, init),
+        GroupSort(),
+        _conv(conv, 64, 64, 3, 1, generator, init),
+        GroupSort(),
+        LipschitzAvgPool2d(7),
+        nn.Flatten(),
+        _linear(conv, 64, 64, generator),
+        GroupSort(),
         _linear(conv, 64, num_classes, generator),
     )
 
@@ -59,13 +66,19 @@ def kw_large(conv: str = "scfac", num_classes: int = 10, init: str = "permutatio
     if conv not in CONVS:
         raise ValueError(f"conv={conv!r} is not one of {CONVS}")
     return nn.Sequential(
-        _conv(conv, 3, 32, 3, 1, generator, init), GroupSort(),
-        _conv(conv, 32, 32, 2, 2, generator, init), GroupSort(),
-        _conv(conv, 32, 64, 3, 1, generator, init), GroupSort(),
-        _conv(conv, 64, 64, 2, 2, generator, init), GroupSort(),
+        _conv(conv, 3, 32, 3, 1, generator, init),
+        GroupSort(),
+        _conv(conv, 32, 32, 2, 2, generator, init),
+        GroupSort(),
+        _conv(conv, 32, 64, 3, 1, generator, init),
+        GroupSort(),
+        _conv(conv, 64, 64, 2, 2, generator, init),
+        GroupSort(),
         nn.Flatten(),
-        _linear(conv, 4096, 512, generator), GroupSort(),
-        _linear(conv, 512, 512, generator), GroupSort(),
+        _linear(conv, 4096, 512, generator),
+        GroupSort(),
+        _linear(conv, 512, 512, generator),
+        GroupSort(),
         _linear(conv, 512, num_classes, generator),
     )
 

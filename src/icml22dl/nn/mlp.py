@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["MLP"]
@@ -38,13 +37,16 @@ class MLP(nn.Module):
         BatchNorm on scikit-learn digits (our design).
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (128, 128, 128), num_classes: int = 10,
-                 batchnorm: bool = True) -> None:
+    def __init__(
+        self, in_features: int, hidden: Sequence[int] = (128, 128, 128), num_classes: int = 10, batchnorm: bool = True
+    ) -> None:
         super().__init__()
         widths = [in_features, *hidden]
         if any(not isinstance(w, int) or w < 1 for w in [*widths, num_classes]):
-            raise ValueError(f"in_features, hidden and num_classes must be positive integers, got "
-                             f"{in_features!r}, {tuple(hidden)!r}, {num_classes!r}")
+            raise ValueError(
+                f"in_features, hidden and num_classes must be positive integers, got "
+                f"{in_features!r}, {tuple(hidden)!r}, {num_classes!r}"
+            )
         blocks = []
         for d_in, d_out in zip(widths[:-1], widths[1:]):
             layers: list[nn.Module] = [nn.Linear(d_in, d_out)]

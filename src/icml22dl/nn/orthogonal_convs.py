@@ -74,8 +74,14 @@ class SOCConv2d(nn.Module):
         Singla & Feizi, Skew orthogonal convolutions (ICML 2021), singlasahil14/SOC.
     """
 
-    def __init__(self, channels: int, kernel_size: int = 3, terms: int = 5, eval_terms: int = 10,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        terms: int = 5,
+        eval_terms: int = 10,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         _check_channels(channels, kernel_size)
         if kernel_size % 2 == 0:
@@ -87,8 +93,14 @@ class SOCConv2d(nn.Module):
     def skew_kernel(self, size: tuple[int, int]) -> torch.Tensor:
         s = self.weight - self.weight.transpose(0, 1).flip(2, 3)
         with torch.no_grad():
-            v = torch.randn(1, self.channels, *size, dtype=s.dtype, device=s.device,
-                            generator=torch.Generator(device=s.device).manual_seed(0))
+            v = torch.randn(
+                1,
+                self.channels,
+                *size,
+                dtype=s.dtype,
+                device=s.device,
+                generator=torch.Generator(device=s.device).manual_seed(0),
+            )
             for _ in range(20):
                 v = F.conv2d(v, s, padding=self.kernel_size // 2)
                 norm = v.norm()
@@ -112,12 +124,15 @@ class RKOConv2d(nn.Module):
         Cisse et al. (2017); Singla & Feizi (2021) "RKO" baseline (norm ratio about 1/k).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         _check_channels(in_channels, kernel_size)
         self.kernel_size = kernel_size
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size, generator=generator))
+        self.weight = nn.Parameter(
+            torch.randn(out_channels, in_channels, kernel_size, kernel_size, generator=generator)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mat = self.weight.reshape(self.weight.shape[0], -1)

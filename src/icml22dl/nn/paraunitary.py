@@ -11,7 +11,7 @@ orthogonal to machine precision in the dtype it is built in. Strides act on the 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,8 +56,14 @@ class OrthogonalMatrix(nn.Module):
         Stiefel manifold; official code: geotorch, B expm(A - A^T) with a sampled base).
     """
 
-    def __init__(self, n: int, columns: int | None = None, base: torch.Tensor | None = None,
-                 orthogonal_map: str = "matrix_exp", generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        columns: int | None = None,
+        base: torch.Tensor | None = None,
+        orthogonal_map: str = "matrix_exp",
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if orthogonal_map not in MAPS:
             raise ValueError(f"orthogonal_map={orthogonal_map!r} is not one of {MAPS}")
@@ -121,8 +127,9 @@ def _polar(m: torch.Tensor) -> torch.Tensor:
 class _AxisFactor(nn.Module):
     """The 1D paraunitary factor of one axis: Q0 and L - 1 projectors, alternating right / left."""
 
-    def __init__(self, c: int, taps: int, init: str, tie: str, orthogonal_map: str,
-                 generator: torch.Generator | None) -> None:
+    def __init__(
+        self, c: int, taps: int, init: str, tie: str, orthogonal_map: str, generator: torch.Generator | None
+    ) -> None:
         super().__init__()
         self.c, self.taps = c, taps
         r = c // 2
@@ -165,10 +172,21 @@ class _AxisFactor(nn.Module):
 class _ParaunitaryConvNd(nn.Module):
     dims = 2
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int], stride=1, dilation=1,
-                 groups: int = 1, padding_mode: str = "circular", bias: bool = False, init: str = "permutation",
-                 orthogonal_map: str = "matrix_exp", tie: str = "intended",
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride=1,
+        dilation=1,
+        groups: int = 1,
+        padding_mode: str = "circular",
+        bias: bool = False,
+        init: str = "permutation",
+        orthogonal_map: str = "matrix_exp",
+        tie: str = "intended",
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         d = self.dims
         k, s, dil = _tuple(kernel_size, d, "kernel_size"), _tuple(stride, d, "stride"), _tuple(dilation, d, "dilation")
@@ -228,8 +246,11 @@ class _ParaunitaryConvNd(nn.Module):
                 kernel = poly.reshape(self.c_out_g, -1, s, taps).permute(0, 1, 3, 2).reshape(self.c_out_g, -1, taps * s)
             else:
                 (s1, s2), (l1, l2) = self.stride, self.taps
-                kernel = (poly.reshape(self.c_out_g, -1, s1, s2, l1, l2).permute(0, 1, 4, 2, 5, 3)
-                          .reshape(self.c_out_g, -1, l1 * s1, l2 * s2))
+                kernel = (
+                    poly.reshape(self.c_out_g, -1, s1, s2, l1, l2)
+                    .permute(0, 1, 4, 2, 5, 3)
+                    .reshape(self.c_out_g, -1, l1 * s1, l2 * s2)
+                )
             kernels.append(kernel)
         return torch.cat(kernels, dim=0)
 
@@ -285,8 +306,10 @@ class _ParaunitaryConvNd(nn.Module):
                 for a in range(self.dims):
                     n = x.shape[2 + a]
                     if n % self.stride[a] or max(pads[a]) > n:
-                        raise ValueError(f"input size {n} on axis {a} must be a multiple of stride {self.stride[a]} "
-                                         f"and at least the padding {max(pads[a])}")
+                        raise ValueError(
+                            f"input size {n} on axis {a} must be a multiple of stride {self.stride[a]} "
+                            f"and at least the padding {max(pads[a])}"
+                        )
                 y = self._conv(F.pad(x, flat, mode="circular"), w, False)
             else:
                 for a in range(self.dims):
@@ -315,9 +338,11 @@ class _ParaunitaryConvNd(nn.Module):
         return g
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"dilation={self.dilation}, groups={self.groups}, padding_mode={self.padding_mode!r}, "
-                f"init={self.init!r}, orthogonality={self.orthogonality!r}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"dilation={self.dilation}, groups={self.groups}, padding_mode={self.padding_mode!r}, "
+            f"init={self.init!r}, orthogonality={self.orthogonality!r}"
+        )
 
 
 _DOC = """Orthogonal {d}D convolution from a separable paraunitary system (SC-Fac).
@@ -372,12 +397,33 @@ class ParaunitaryConv1d(_ParaunitaryConvNd):
 class _ParaunitaryConvTransposeNd(nn.Module):
     conv_class = ParaunitaryConv2d
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1, groups: int = 1,
-                 padding_mode: str = "circular", init: str = "permutation", orthogonal_map: str = "matrix_exp",
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        dilation=1,
+        groups: int = 1,
+        padding_mode: str = "circular",
+        init: str = "permutation",
+        orthogonal_map: str = "matrix_exp",
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
-        self.conv = self.conv_class(out_channels, in_channels, kernel_size, stride, dilation, groups, padding_mode,
-                                    False, init, orthogonal_map, generator=generator)
+        self.conv = self.conv_class(
+            out_channels,
+            in_channels,
+            kernel_size,
+            stride,
+            dilation,
+            groups,
+            padding_mode,
+            False,
+            init,
+            orthogonal_map,
+            generator=generator,
+        )
 
     @property
     def weight(self) -> torch.Tensor:
@@ -423,8 +469,14 @@ class OrthogonalLinear(nn.Module):
         Su et al., ICML 2022, Sec. 6 (orthogonal linear head); Anil et al. (2019).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, orthogonal_map: str = "matrix_exp",
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        orthogonal_map: str = "matrix_exp",
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"in_features={in_features} and out_features={out_features} must be >= 1")
@@ -473,7 +525,7 @@ class GroupSort(nn.Module):
             a, b = x.split(n // 2, dim=self.dim)
             return torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=self.dim)
         dim = self.dim % x.ndim
-        shape = (*x.shape[:dim], n // self.group_size, self.group_size, *x.shape[dim + 1:])
+        shape = (*x.shape[:dim], n // self.group_size, self.group_size, *x.shape[dim + 1 :])
         return x.reshape(shape).sort(dim=dim + 1, descending=True).values.reshape(x.shape)
 
 
@@ -548,7 +600,15 @@ def multi_margin_hinge(logits: torch.Tensor, target: torch.Tensor, margin: float
 
 
 __all__ = [
-    "ConvexSkip", "GroupSort", "LipschitzAvgPool2d", "MaxMin", "OrthogonalLinear", "OrthogonalMatrix",
-    "ParaunitaryConv1d", "ParaunitaryConv2d", "ParaunitaryConvTranspose1d", "ParaunitaryConvTranspose2d",
+    "ConvexSkip",
+    "GroupSort",
+    "LipschitzAvgPool2d",
+    "MaxMin",
+    "OrthogonalLinear",
+    "OrthogonalMatrix",
+    "ParaunitaryConv1d",
+    "ParaunitaryConv2d",
+    "ParaunitaryConvTranspose1d",
+    "ParaunitaryConvTranspose2d",
     "multi_margin_hinge",
 ]

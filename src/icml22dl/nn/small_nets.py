@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 
 class SmallConvNet(nn.Module):
-    """conv(1->16, 4x4, stride 2, pad 1) - ReLU - conv(16->32, same) - ReLU - FC(32 (H/4)(W/4) -> 100) - ReLU - FC(100 -> C).
+    """conv(1->16, 4x4, s2, p1) - ReLU - conv(16->32, same) - ReLU - FC(32 (H/4)(W/4) -> 100) - ReLU - FC(100 -> C).
 
     The small MNIST model of Wong & Kolter / Madry-style adversarial-training baselines, used
     by the ``acg`` quick check (card 09). Inputs are images in [0, 1].
@@ -25,9 +25,14 @@ class SmallConvNet(nn.Module):
             raise ValueError(f"image_size={image_size} must be divisible by 4")
         side = image_size // 4
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-            nn.Linear(32 * side * side, 100), nn.ReLU(), nn.Linear(100, num_classes),
+            nn.Conv2d(in_channels, 16, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * side * side, 100),
+            nn.ReLU(),
+            nn.Linear(100, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:

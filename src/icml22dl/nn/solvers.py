@@ -13,8 +13,8 @@ convention); ``stop_mode`` picks which one is compared with ``tol``. Non-converg
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -44,8 +44,12 @@ class SolverInfo:
 
     def as_dict(self) -> dict[str, float]:
         """Scalar statistics (steps, lowest residuals, converged as 0/1)."""
-        return {"steps": float(self.steps), "abs_lowest": self.abs_lowest, "rel_lowest": self.rel_lowest,
-                "converged": float(self.converged)}
+        return {
+            "steps": float(self.steps),
+            "abs_lowest": self.abs_lowest,
+            "rel_lowest": self.rel_lowest,
+            "converged": float(self.converged),
+        }
 
 
 def _check(max_iter: int, tol: float, stop_mode: str) -> None:
@@ -92,8 +96,9 @@ class _Tracker:
         return (self.best if self.best is not None else z), self.info
 
 
-def fixed_point(f: Map, z0: torch.Tensor, max_iter: int = 50, tol: float = 1e-4,
-                stop_mode: str = "rel", per_example: bool = False) -> tuple[torch.Tensor, SolverInfo]:
+def fixed_point(
+    f: Map, z0: torch.Tensor, max_iter: int = 50, tol: float = 1e-4, stop_mode: str = "rel", per_example: bool = False
+) -> tuple[torch.Tensor, SolverInfo]:
     """Plain (Picard) iteration z_{k+1} = f(z_k).
 
     Math: converges locally iff the spectral radius of df/dz at z* is below 1.
@@ -125,8 +130,17 @@ def fixed_point(f: Map, z0: torch.Tensor, max_iter: int = 50, tol: float = 1e-4,
     return tracker.result(z)
 
 
-def anderson(f: Map, z0: torch.Tensor, m: int = 5, lam: float = 1e-4, beta: float = 1.0, max_iter: int = 50,
-             tol: float = 1e-4, stop_mode: str = "rel", per_example: bool = False) -> tuple[torch.Tensor, SolverInfo]:
+def anderson(
+    f: Map,
+    z0: torch.Tensor,
+    m: int = 5,
+    lam: float = 1e-4,
+    beta: float = 1.0,
+    max_iter: int = 50,
+    tol: float = 1e-4,
+    stop_mode: str = "rel",
+    per_example: bool = False,
+) -> tuple[torch.Tensor, SolverInfo]:
     """Anderson acceleration (type II) of z = f(z), batched over the first dimension.
 
     Math: with the last n = min(k, m) iterates X, images F and residuals G = F - X (per
@@ -186,9 +200,9 @@ def anderson(f: Map, z0: torch.Tensor, m: int = 5, lam: float = 1e-4, beta: floa
         if k > 1 or m == 1:
             n = min(k, m)
             G = F[:, :n] - X[:, :n]
-            H[:, 1:n + 1, 1:n + 1] = G @ G.transpose(1, 2) + lam * torch.eye(n, dtype=z0.dtype, device=z0.device)
+            H[:, 1 : n + 1, 1 : n + 1] = G @ G.transpose(1, 2) + lam * torch.eye(n, dtype=z0.dtype, device=z0.device)
             try:
-                alpha = torch.linalg.solve(H[:, :n + 1, :n + 1], y[:, :n + 1])[:, 1:n + 1, 0]
+                alpha = torch.linalg.solve(H[:, : n + 1, : n + 1], y[:, : n + 1])[:, 1 : n + 1, 0]
             except RuntimeError:
                 tracker.info.reason = "singular"
                 break
@@ -205,8 +219,15 @@ def anderson(f: Map, z0: torch.Tensor, m: int = 5, lam: float = 1e-4, beta: floa
     return z.reshape(shape), info
 
 
-def broyden(f: Map, z0: torch.Tensor, max_iter: int = 50, tol: float = 1e-4, stop_mode: str = "rel",
-            line_search: bool = False, per_example: bool = False) -> tuple[torch.Tensor, SolverInfo]:
+def broyden(
+    f: Map,
+    z0: torch.Tensor,
+    max_iter: int = 50,
+    tol: float = 1e-4,
+    stop_mode: str = "rel",
+    line_search: bool = False,
+    per_example: bool = False,
+) -> tuple[torch.Tensor, SolverInfo]:
     """Broyden's ("good") quasi-Newton method on g(z) = f(z) - z, batched per sample.
 
     Math: the inverse Jacobian estimate B^{-1} = -I + U V^T (B ~ dg/dz = J - I at start);

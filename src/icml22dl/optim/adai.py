@@ -150,8 +150,16 @@ class Adai(torch.optim.Optimizer):
         foreach: bool | None = None,
     ) -> None:
         _check_hyper(lr, betas, eps, weight_decay, dampening)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, decoupled=decoupled,
-                        dampening=dampening, maximize=maximize, foreach=foreach)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled=decoupled,
+            dampening=dampening,
+            maximize=maximize,
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -254,8 +262,7 @@ class Adai(torch.optim.Optimizer):
             for a, v, c, g in zip(inertia, pick(vs), scale, groups):
                 torch.mul(v, c, out=a).clamp_(g["eps"], 1.0)
             _grouped(ops.lerp_, pick(ms), pick(grads), inertia, foreach=foreach)  # m = (1-a) m + a g
-            self._finish(ops, pick(ps), inertia, pick(works), pick(ms), [-g["lr"] for g in groups], foreach,
-                         reuse=True)
+            self._finish(ops, pick(ps), inertia, pick(works), pick(ms), [-g["lr"] for g in groups], foreach, reuse=True)
         for i in general:
             group, v, m, prod, grad = entries[i][0], vs[i], ms[i], ps[i], grads[i]
             beta0, d = group["betas"][0], group["dampening"]
@@ -273,15 +280,28 @@ class Adai(torch.optim.Optimizer):
         """A scratch tensor shaped like ``like``, kept per parameter between steps (not in the state)."""
         scratch = self.__dict__.setdefault("_scratch", {})  # id(p) -> (weak reference to p, buffer)
         ref, buf = scratch.get(id(p), (None, None))
-        if (ref is None or ref() is not p or buf.shape != like.shape or buf.dtype != like.dtype
-                or buf.device != like.device):
+        if (
+            ref is None
+            or ref() is not p
+            or buf.shape != like.shape
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
             buf = torch.empty_like(like)
             scratch[id(p)] = (weakref.ref(p), buf)
         return buf
 
     @staticmethod
-    def _finish(ops: Any, prods: list[Tensor], inertia: list[Tensor], works: list[Tensor], ms: list[Tensor],
-                steps: list[float], foreach: bool, reuse: bool = False) -> None:
+    def _finish(
+        ops: Any,
+        prods: list[Tensor],
+        inertia: list[Tensor],
+        works: list[Tensor],
+        ms: list[Tensor],
+        steps: list[float],
+        foreach: bool,
+        reuse: bool = False,
+    ) -> None:
         """P <- P (1 - a); theta <- theta + step * m / (1 - P) (1 - P written over a if ``reuse``)."""
         _grouped(ops.addcmul_, prods, prods, inertia, [-1.0] * len(prods), foreach=foreach)
         if reuse:
@@ -343,10 +363,18 @@ class AdaiW(Adai):
         Xie et al., ICML 2022, Algorithm 2 (AdaiW); official ``Adai(decoupled=True)``.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float,
-                 betas: tuple[float, float] = (0.1, 0.99), eps: float = 1e-3, weight_decay: float = 0.0,
-                 decoupled: bool = True, dampening: float = 1.0, maximize: bool = False,
-                 foreach: bool | None = None) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        betas: tuple[float, float] = (0.1, 0.99),
+        eps: float = 1e-3,
+        weight_decay: float = 0.0,
+        decoupled: bool = True,
+        dampening: float = 1.0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, decoupled, dampening, maximize, foreach)
 
 
@@ -361,8 +389,16 @@ class AdaiV2(Adai):
         Official code zeke-xie/adaptive-inertia-adai, ``AdaiV2`` (defaults: decoupled, d = 1).
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float,
-                 betas: tuple[float, float] = (0.1, 0.99), eps: float = 1e-3, weight_decay: float = 0.0,
-                 decoupled: bool = True, dampening: float = 1.0, maximize: bool = False,
-                 foreach: bool | None = None) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        betas: tuple[float, float] = (0.1, 0.99),
+        eps: float = 1e-3,
+        weight_decay: float = 0.0,
+        decoupled: bool = True,
+        dampening: float = 1.0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, decoupled, dampening, maximize, foreach)

@@ -40,8 +40,9 @@ def efld_grid(levels: int | Sequence[float]) -> tuple[float, ...]:
     return values
 
 
-def sample_efld_noise(grad: Tensor, family: str, alpha: float, grid: tuple[float, ...] | None,
-                      generator: torch.Generator | None) -> Tensor:
+def sample_efld_noise(
+    grad: Tensor, family: str, alpha: float, grid: tuple[float, ...] | None, generator: torch.Generator | None
+) -> Tensor:
     r"""Draw :math:`\xi \sim p_\psi(\xi; \theta)`, :math:`\theta = \alpha g`, element-wise.
 
     * ``gaussian``: base :math:`N(0, I)`, so :math:`\xi = \alpha g + \varepsilon`,
@@ -156,8 +157,7 @@ class EFLD(torch.optim.Optimizer):
         grid = efld_grid(1 if levels is None else levels) if family == "quantized" else None
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
-        defaults = dict(lr=lr, family=family, alpha=alpha, levels=grid, seed=int(seed), step=0,
-                        maximize=maximize)
+        defaults = dict(lr=lr, family=family, alpha=alpha, levels=grid, seed=int(seed), step=0, maximize=maximize)
         _check_group(defaults)
         self._generator = generator
         super().__init__(params, defaults)
@@ -250,8 +250,15 @@ class SGLD(EFLD):
         Banerjee et al., ICML 2022, SGLD as EFLD with Gaussian base; Welling & Teh (2011).
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, std_coef: float = 0.1,
-                 seed: int | None = None, generator: torch.Generator | None = None, maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        std_coef: float = 0.1,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        maximize: bool = False,
+    ) -> None:
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         defaults = dict(lr=lr, std_coef=std_coef, seed=int(seed), step=0, maximize=maximize)
@@ -285,8 +292,15 @@ class NoisySignSGD(EFLD):
         Banerjee et al., ICML 2022, noisy sign-SGD example of EFLD.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, alpha: float = 1.0,
-                 seed: int | None = None, generator: torch.Generator | None = None, maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        alpha: float = 1.0,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        maximize: bool = False,
+    ) -> None:
         super().__init__(params, lr, family="sign", alpha=alpha, seed=seed, generator=generator, maximize=maximize)
 
 
@@ -308,8 +322,23 @@ class QuantizedSGD(EFLD):
         Banerjee et al., ICML 2022, quantised SGD example of EFLD.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, alpha: float = 1.0,
-                 levels: int | Sequence[float] = 1, seed: int | None = None,
-                 generator: torch.Generator | None = None, maximize: bool = False) -> None:
-        super().__init__(params, lr, family="quantized", alpha=alpha, levels=levels, seed=seed,
-                         generator=generator, maximize=maximize)
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        alpha: float = 1.0,
+        levels: int | Sequence[float] = 1,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            family="quantized",
+            alpha=alpha,
+            levels=levels,
+            seed=seed,
+            generator=generator,
+            maximize=maximize,
+        )

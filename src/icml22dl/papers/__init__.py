@@ -26,8 +26,21 @@ from icml22dl.runner.experiment import Paper
 
 PAPERS: Registry[Paper] = Registry("paper slug")
 for _module in (  # the session's order
-    momentum, interpolation, deq_init, paraunitary, efld, local_augmentation, deep_linear, adai, acg,
-    collapse_mse, time_then_graph, sop, step_size_bias, extended_ufm, sgilo,
+    momentum,
+    interpolation,
+    deq_init,
+    paraunitary,
+    efld,
+    local_augmentation,
+    deep_linear,
+    adai,
+    acg,
+    collapse_mse,
+    time_then_graph,
+    sop,
+    step_size_bias,
+    extended_ufm,
+    sgilo,
 ):
     PAPERS.register(_module.PAPER.slug, _module.PAPER)
 

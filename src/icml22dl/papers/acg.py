@@ -36,9 +36,13 @@ from icml22dl.runner.device import resolve_device
 class Config(ExperimentConfig):
     """Hyper-parameters of the ACG-vs-APGD experiment (defaults: the quick preset, card 09 §3)."""
 
-    dataset: str = param("mnist", choices=("mnist", "cifar10"), help="data (quick: real MNIST; GPU check: CIFAR-10 JPEG)")
+    dataset: str = param(
+        "mnist", choices=("mnist", "cifar10"), help="data (quick: real MNIST; GPU check: CIFAR-10 JPEG)"
+    )
     model: str = param("small_cnn", choices=("small_cnn", "resnet18_cifar"), help="model (card 09 quick: small CNN)")
-    train_size: int = param(20000, low=0, help="random training subset (0 = all); card: full MNIST, cut for the CPU budget")
+    train_size: int = param(
+        20000, low=0, help="random training subset (0 = all); card: full MNIST, cut for the CPU budget"
+    )
     epochs: int = param(1, low=1, help="adversarial-training epochs (card: 2; cut for the CPU budget)")
     batch_size: int = param(128, low=1, help="training batch size")
     optimizer: str = param("adam", choices=("adam", "sgd"), help="adam (MNIST) or SGD with momentum 0.9 (CIFAR)")
@@ -48,7 +52,9 @@ class Config(ExperimentConfig):
     train_eps: float = param(0.3, low=0.0, low_inclusive=False, help="training radius (card: 0.3 MNIST, 8/255 CIFAR)")
     train_steps: int = param(5, low=1, help="PGD steps of adversarial training (1 + random start = FGSM-RS)")
     train_step_size: float = param(0.1, low=0.0, low_inclusive=False, help="PGD step of training (card: 0.1)")
-    eps_ramp: float = param(0.5, low=0.0, high=1.0, help="fraction of the first epoch over which eps ramps up (card: 1/2)")
+    eps_ramp: float = param(
+        0.5, low=0.0, high=1.0, help="fraction of the first epoch over which eps ramps up (card: 1/2)"
+    )
     attack_eps: float = param(0.25, low=0.0, low_inclusive=False, help="attack radius (card: 0.25 < training eps)")
     n_points: int = param(300, low=1, help="clean-correct test points attacked (card: 1,000; cut for the CPU budget)")
     n_iter: int = param(100, low=1, help="attack iterations (official: 100)")
@@ -69,10 +75,26 @@ class Config(ExperimentConfig):
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(dataset="cifar10", model="resnet18_cifar", train_size=0, epochs=10, batch_size=512,
-                    optimizer="sgd", lr=0.2, schedule="cyclic", weight_decay=5e-4, train_eps=8 / 255,
-                    train_steps=1, train_step_size=10 / 255, eps_ramp=0.0, attack_eps=8 / 255, n_points=5000,
-                    eval_points=1000, amp=True, device="auto"),
+    "paper": Config(
+        dataset="cifar10",
+        model="resnet18_cifar",
+        train_size=0,
+        epochs=10,
+        batch_size=512,
+        optimizer="sgd",
+        lr=0.2,
+        schedule="cyclic",
+        weight_decay=5e-4,
+        train_eps=8 / 255,
+        train_steps=1,
+        train_step_size=10 / 255,
+        eps_ramp=0.0,
+        attack_eps=8 / 255,
+        n_points=5000,
+        eval_points=1000,
+        amp=True,
+        device="auto",
+    ),
 }
 
 
@@ -84,8 +106,9 @@ def _load(config: Config, split: str) -> tuple[Tensor, Tensor]:
     return x.permute(0, 3, 1, 2).float() / 255, y
 
 
-def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, step_size: float,
-        generator: torch.Generator | None) -> Tensor:
+def pgd(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, step_size: float, generator: torch.Generator | None
+) -> Tensor:
     """L-inf PGD on the cross-entropy from a uniform random start (Madry et al., 2018); [0, 1] box."""
     delta = (torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1) * eps
     x_adv = (x + delta).clamp(0, 1)
@@ -99,7 +122,9 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, step_siz
 
 @torch.no_grad()
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
-    return float(sum((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum() for i in range(0, len(x), batch))) / len(x)
+    return float(
+        sum((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum() for i in range(0, len(x), batch))
+    ) / len(x)
 
 
 def sign_test_p(only_a: int, only_b: int) -> float:
@@ -123,15 +148,19 @@ def _train(config: Config, seed: int, log: RunLog, device: torch.device) -> nn.M
     model = SmallConvNet(1, 10, 28) if config.model == "small_cnn" else resnet18_cifar(num_classes=10)
     model = model.to(device)
     if config.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        opt: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay,
-                              nesterov=True)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True
+        )
     per_epoch = math.ceil(len(x) / config.batch_size)
     total = per_epoch * config.epochs
     if config.schedule == "cyclic":
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: s / (0.4 * total) if s < 0.4 * total else max(0.0, (total - s) / (0.6 * total)))
+            opt, lambda s: s / (0.4 * total) if s < 0.4 * total else max(0.0, (total - s) / (0.6 * total))
+        )
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     ramp = max(1, int(config.eps_ramp * per_epoch))
@@ -141,7 +170,7 @@ def _train(config: Config, seed: int, log: RunLog, device: torch.device) -> nn.M
     for epoch in log.progress(range(config.epochs), total=config.epochs, desc="adversarial training"):
         order = torch.randperm(len(x), generator=gen).to(device)
         for i in range(per_epoch):
-            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             xb, yb = x[idx], y[idx]
             if config.dataset == "cifar10":
                 xb = _crop_flip(xb, noise_gen)
@@ -183,18 +212,24 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     x_test, y_test = x_test[order].to(device), y_test[order].to(device)
     ev_x, ev_y = x_test[: config.eval_points], y_test[: config.eval_points]
     clean_acc = _accuracy(model, ev_x, ev_y)
-    pgd_acc = _accuracy(model, pgd(model, ev_x, ev_y, config.train_eps, 20, config.train_eps / 4,
-                                   derive_generator(seed, 3)), ev_y)
+    pgd_acc = _accuracy(
+        model, pgd(model, ev_x, ev_y, config.train_eps, 20, config.train_eps / 4, derive_generator(seed, 3)), ev_y
+    )
     # The attacked points: the first n_points clean-correct test points of this seed's order.
     with torch.no_grad():
-        correct = torch.cat([model(x_test[i:i + 1000]).argmax(1) == y_test[i:i + 1000]
-                             for i in range(0, len(x_test), 1000)])
+        correct = torch.cat(
+            [model(x_test[i : i + 1000]).argmax(1) == y_test[i : i + 1000] for i in range(0, len(x_test), 1000)]
+        )
     pick = correct.nonzero().squeeze(1)[: config.n_points]
     x, y = x_test[pick], y_test[pick]
     shared = APGD(model, config.attack_eps, seed=seed)._random_start(x.cpu(), derive_generator(seed, 4)).to(device)
     common = dict(n_iter=config.n_iter, n_restarts=config.n_restarts, loss=config.attack_loss, seed=seed)
-    metrics: dict[str, float] = {"clean_acc": clean_acc, "pgd20_acc": pgd_acc, "n_attacked": float(len(y)),
-                                 "train_wall_s": train_wall}
+    metrics: dict[str, float] = {
+        "clean_acc": clean_acc,
+        "pgd20_acc": pgd_acc,
+        "n_attacked": float(len(y)),
+        "train_wall_s": train_wall,
+    }
     successes: dict[str, Tensor] = {}
     results = {}
     for start in ("center", "random"):
@@ -225,13 +260,23 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     apgd_asr = (metrics["apgd_center_asr"] + metrics["apgd_random_asr"]) / 2
     gap = acg_asr - apgd_asr
     in_band = 0.2 <= apgd_asr <= 0.8
-    metrics.update(acg_asr=acg_asr, apgd_asr=apgd_asr, asr_gap=gap, asr_gap_in_band=gap if in_band else math.nan,
-                   only_acg=float(only_acg), only_apgd=float(only_apgd),
-                   sign_test_p=sign_test_p(only_acg, only_apgd))
+    metrics.update(
+        acg_asr=acg_asr,
+        apgd_asr=apgd_asr,
+        asr_gap=gap,
+        asr_gap_in_band=gap if in_band else math.nan,
+        only_acg=float(only_acg),
+        only_apgd=float(only_apgd),
+        sign_test_p=sign_test_p(only_acg, only_apgd),
+    )
     if "acg_di_10_30" in metrics and "apgd_di_10_30" in metrics:
         metrics["di_gap_10_30"] = metrics["acg_di_10_30"] - metrics["apgd_di_10_30"]
     if config.extras and seed == 0:
-        for label, kwargs in (("legacy", dict(nan_policy="legacy")), ("zero", None), ("noclamp", dict(clamp_beta=False))):
+        for label, kwargs in (
+            ("legacy", dict(nan_policy="legacy")),
+            ("zero", None),
+            ("noclamp", dict(clamp_beta=False)),
+        ):
             if kwargs is None:  # the default ACG (nan_policy="zero") already ran from the centre
                 result = results["acg_center"]
             else:
@@ -255,13 +300,34 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("acg"),
-    components=("attacks.ACG", "attacks.APGD", "attacks.diversity_index", "attacks.evaluate_attacks",
-                "nn.SmallConvNet"),
+    components=(
+        "attacks.ACG",
+        "attacks.APGD",
+        "attacks.diversity_index",
+        "attacks.evaluate_attacks",
+        "nn.SmallConvNet",
+    ),
     curves=(
-        Curve("Mean CW loss over the search (centre start)", ("acg/mean_cw_loss", "apgd/mean_cw_loss"), ylabel="CW margin"),
-        Curve("Diversity Index of the last 10 iterates (centre start)", ("acg/diversity", "apgd/diversity"), ylabel="DI"),
+        Curve(
+            "Mean CW loss over the search (centre start)", ("acg/mean_cw_loss", "apgd/mean_cw_loss"), ylabel="CW margin"
+        ),
+        Curve(
+            "Diversity Index of the last 10 iterates (centre start)", ("acg/diversity", "apgd/diversity"), ylabel="DI"
+        ),
         Curve("Adversarial training loss", ("train_adv_loss",), ylabel="CE"),
     ),
-    summary=("clean_acc", "pgd20_acc", "acg_center_asr", "apgd_center_asr", "acg_random_asr", "apgd_random_asr",
-             "asr_gap", "only_acg", "only_apgd", "sign_test_p", "di_gap_10_30", "run_wall_s"),
+    summary=(
+        "clean_acc",
+        "pgd20_acc",
+        "acg_center_asr",
+        "apgd_center_asr",
+        "acg_random_asr",
+        "apgd_random_asr",
+        "asr_gap",
+        "only_acg",
+        "only_apgd",
+        "sign_test_p",
+        "di_gap_10_30",
+        "run_wall_s",
+    ),
 )

@@ -49,8 +49,12 @@ class Config(ExperimentConfig):
     adaiw_lr: float = param(0.5, low=0.0, low_inclusive=False, help="AdaiW lr (card 08 prototype)")
     adaiw_wd: float = param(1e-3, low=0.0, help="AdaiW decoupled weight decay (card 08 prototype)")
     adam_lr: float = param(0.01, low=0.0, low_inclusive=False, help="Adam lr (card 08 prototype)")
-    adam_eps: float = param(1e-8, low=0.0, low_inclusive=False,
-                            help="Adam eps (torch default; a huge eps removes Adam's adaptivity: the ablation)")
+    adam_eps: float = param(
+        1e-8,
+        low=0.0,
+        low_inclusive=False,
+        help="Adam eps (torch default; a huge eps removes Adam's adaptivity: the ablation)",
+    )
     rmsprop_lr: float = param(1e-3, low=0.0, low_inclusive=False, help="RMSprop lr (card 08 prototype)")
     mnist_train: int = param(5000, low=0, help="real-data run: MNIST training images (0 = skip)")
     mnist_test: int = param(2000, low=1, help="real-data run: MNIST test images")
@@ -61,8 +65,9 @@ class Config(ExperimentConfig):
     weight_decay: float = param(5e-4, low=0.0, help="CIFAR weight decay, all methods (official notebook)")
     cifar_adai_lr: float = param(1.0, low=0.0, low_inclusive=False, help="CIFAR Adai/AdaiW lr (official notebook)")
     cifar_sgdm_lr: float = param(0.1, low=0.0, low_inclusive=False, help="CIFAR SGD-M lr (official notebook)")
-    cifar_adam_lr: float = param(1e-4, low=0.0, low_inclusive=False,
-                                 help="CIFAR Adam lr (official notebook 1e-4; card 08 §7 open question)")
+    cifar_adam_lr: float = param(
+        1e-4, low=0.0, low_inclusive=False, help="CIFAR Adam lr (official notebook 1e-4; card 08 §7 open question)"
+    )
     train_subset: int = param(0, low=0, help="CIFAR: first n training images of a seeded permutation (0 = all)")
     test_subset: int = param(0, low=0, help="CIFAR: first n test images (0 = all)")
     amp: bool = param(False, help="CIFAR: bfloat16 autocast on CUDA")
@@ -87,7 +92,7 @@ def wilson_data(n: int, positive_rate: float, generator: torch.Generator) -> tup
     x[:, 0], x[:, 1], x[:, 2] = y, 1.0, 1.0
     for i in range(n):
         on = 1 if y[i] > 0 else 5
-        x[i, 3 + 6 * i: 3 + 6 * i + on] = 1.0
+        x[i, 3 + 6 * i : 3 + 6 * i + on] = 1.0
     return x, y
 
 
@@ -135,8 +140,14 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             # Fresh points: features 0-2 only (their unique features meet zero weights).
             test_err = (torch.sign(w[0] * y_test + w[1] + w[2]) != y_test).double().mean().item()
         check_finite(train_loss, config.steps)
-        metrics.update({f"{name}_train_loss": train_loss, f"{name}_train_err": train_err,
-                        f"{name}_test_err": test_err, f"{name}_steps_to_1e-6": first})
+        metrics.update(
+            {
+                f"{name}_train_loss": train_loss,
+                f"{name}_train_err": train_err,
+                f"{name}_test_err": test_err,
+                f"{name}_steps_to_1e-6": first,
+            }
+        )
     metrics["max_train_err"] = max(metrics[f"{m}_train_err"] for m in LINEAR_METHODS)
     metrics["linear_wall_s"] = time.perf_counter() - started
     if config.mnist_train > 0:
@@ -168,7 +179,7 @@ def _run_mnist(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         for epoch in range(config.mnist_epochs):
             order = torch.randperm(len(y_train), generator=order_gen)
             for start in range(0, len(order), 128):
-                idx = order[start: start + 128]
+                idx = order[start : start + 128]
                 opt.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
                 step += 1
@@ -188,10 +199,14 @@ def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
     padded = F.pad(x, (4, 4, 4, 4))
     dx = torch.randint(0, 9, (n,), generator=generator).to(x.device)
     dy = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    rows = (dy[:, None] + torch.arange(32, device=x.device)[None, :])  # (n, 32)
-    cols = (dx[:, None] + torch.arange(32, device=x.device)[None, :])
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(3, device=x.device)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
+    rows = dy[:, None] + torch.arange(32, device=x.device)[None, :]  # (n, 32)
+    cols = dx[:, None] + torch.arange(32, device=x.device)[None, :]
+    out = padded[
+        torch.arange(n, device=x.device)[:, None, None, None],
+        torch.arange(3, device=x.device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
     flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
@@ -237,7 +252,7 @@ def _run_cifar(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             model.train()
             order = torch.randperm(len(y_train), generator=gen).to(device)
             for start in range(0, len(order), config.batch_size):
-                idx = order[start: start + config.batch_size]
+                idx = order[start : start + config.batch_size]
                 xb = _augment(x_train[idx], gen)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"):
                     loss = F.cross_entropy(model(xb), y_train[idx])
@@ -262,7 +277,7 @@ def _cifar_error(model: nn.Module, x: Tensor, y: Tensor, config: Config) -> floa
     wrong = 0
     for start in range(0, len(y), 1000):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.amp and x.device.type == "cuda"):
-            wrong += (model(x[start: start + 1000]).argmax(1) != y[start: start + 1000]).sum().item()
+            wrong += (model(x[start : start + 1000]).argmax(1) != y[start : start + 1000]).sum().item()
     return wrong / len(y)
 
 
@@ -273,8 +288,12 @@ PAPER = Paper(
     run=run,
     claim=load_claim("adai"),
     components=("optim.Adai", "optim.AdaiW", "optim.AdaiV2"),
-    curves=(Curve("Linear task: training loss", tuple(f"{m}/train_loss" for m in LINEAR_METHODS), logy=True,
-                  ylabel="1/2 MSE"),),
-    summary=tuple(f"{m}_test_err" for m in LINEAR_METHODS) + tuple(f"{m}_steps_to_1e-6" for m in LINEAR_METHODS)
+    curves=(
+        Curve(
+            "Linear task: training loss", tuple(f"{m}/train_loss" for m in LINEAR_METHODS), logy=True, ylabel="1/2 MSE"
+        ),
+    ),
+    summary=tuple(f"{m}_test_err" for m in LINEAR_METHODS)
+    + tuple(f"{m}_steps_to_1e-6" for m in LINEAR_METHODS)
     + tuple(f"mnist_{m}_test_err" for m in MNIST_METHODS),
 )

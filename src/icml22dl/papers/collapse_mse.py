@@ -29,7 +29,6 @@ from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite
 from icml22dl.runner.device import resolve_device
 
 
-
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Hyper-parameters of the collapse_mse claim (defaults: the quick preset, card 10 section 3)."""
@@ -47,7 +46,9 @@ class Config(ExperimentConfig):
     # item 2: the c = 1 threshold
     c_below: float = param(0.9, low=0.0, low_inclusive=False, high=1.0, high_inclusive=False, help="c < 1 (card)")
     c_above: float = param(1.1, low=1.0, low_inclusive=False, help="c > 1 (card)")
-    threshold_steps: int = param(20000, low=1, help="GD steps of the threshold runs (slowest rate lambda - 1/(K sqrt n))")
+    threshold_steps: int = param(
+        20000, low=1, help="GD steps of the threshold runs (slowest rate lambda - 1/(K sqrt n))"
+    )
     # item 3: strict saddles
     saddle_classes: int = param(4, low=2, help="K of the saddle check (card item 3)")
     saddle_per_class: int = param(3, low=1, help="n of the saddle check (card item 3)")
@@ -79,15 +80,29 @@ class Config(ExperimentConfig):
         if self.saddle_dim <= self.saddle_classes:
             raise ValueError(f"Config.saddle_dim={self.saddle_dim} must exceed saddle_classes={self.saddle_classes}")
         if self.train_source == "test" and self.train_size + self.test_size > 10000:
-            raise ValueError(f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 10,000 "
-                             "t10k images")
+            raise ValueError(
+                f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 10,000 t10k images"
+            )
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(classes=100, per_class=500, dim=512, lambda_W=2e-4, lambda_H=2e-4, steps=20000, log_every=1000,
-                    network="resnet18", train_source="train", train_size=10000, test_size=10000, epochs=100,
-                    milestones=(33, 66), device="auto"),
+    "paper": Config(
+        classes=100,
+        per_class=500,
+        dim=512,
+        lambda_W=2e-4,
+        lambda_H=2e-4,
+        steps=20000,
+        log_every=1000,
+        network="resnet18",
+        train_source="train",
+        train_size=10000,
+        test_size=10000,
+        epochs=100,
+        milestones=(33, 66),
+        device="auto",
+    ),
 }
 
 
@@ -99,10 +114,16 @@ def _rho(W: torch.Tensor) -> float:
 
 
 def _global_optimality(config: Config, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    ufm = UFMMSE(config.classes, config.per_class, config.dim, config.lambda_W, config.lambda_H, 0.0, bias=True,
-                 device=device)
-    state = ufm.gd(config.lr, config.steps, generator=derive_generator(seed, 0), init_std=config.init_std,
-                   log_every=config.log_every)
+    ufm = UFMMSE(
+        config.classes, config.per_class, config.dim, config.lambda_W, config.lambda_H, 0.0, bias=True, device=device
+    )
+    state = ufm.gd(
+        config.lr,
+        config.steps,
+        generator=derive_generator(seed, 0),
+        init_std=config.init_std,
+        log_every=config.log_every,
+    )
     for step, value in state.losses:
         log.metrics(step, ufm_loss=value)
     f = float(ufm.loss(state.W, state.H, state.b))
@@ -133,8 +154,13 @@ def _threshold(config: Config, seed: int) -> dict[str, float]:
     for name, c in (("below", config.c_below), ("above", config.c_above)):
         lam = c / (K * math.sqrt(n))  # c = K sqrt(n lambda_W lambda_H) with lambda_W = lambda_H
         ufm = UFMMSE(K, n, config.dim, lam, lam, 0.0, bias=True)
-        state = ufm.gd(config.lr, config.threshold_steps, generator=derive_generator(seed, 1 if name == "below" else 2),
-                       init_std=config.init_std, log_every=config.threshold_steps)
+        state = ufm.gd(
+            config.lr,
+            config.threshold_steps,
+            generator=derive_generator(seed, 1 if name == "below" else 2),
+            init_std=config.init_std,
+            log_every=config.threshold_steps,
+        )
         check_finite(state.losses[-1][1], state.losses[-1][0])
         out[f"threshold_w_norm_{name}"] = float(torch.linalg.matrix_norm(state.W))
     return out
@@ -172,13 +198,21 @@ def _saddles(config: Config, seed: int) -> dict[str, float]:
 def _control(config: Config, seed: int) -> dict[str, float]:
     K = config.control_classes
     ufm = UFMMSE(K, config.control_per_class, K - 2, config.control_lambda, config.control_lambda, 0.0, bias=True)
-    state = ufm.gd(config.control_lr, config.control_steps, generator=derive_generator(seed, 4),
-                   init_std=config.init_std, log_every=config.control_steps)
+    state = ufm.gd(
+        config.control_lr,
+        config.control_steps,
+        generator=derive_generator(seed, 4),
+        init_std=config.init_std,
+        log_every=config.control_steps,
+    )
     f = float(ufm.loss(state.W, state.H, state.b))
     check_finite(f, config.control_steps)
     m = collapse_metrics(state.H.T, ufm.labels, state.W, state.b, center_W=True)
-    return {"control_nc1": m["nc1_papyan"], "control_nc2": m["nc2_etf_W_centred"],
-            "control_f_gap": f - ufm.optimum().f_star}
+    return {
+        "control_nc1": m["nc1_papyan"],
+        "control_nc2": m["nc2_etf_W_centred"],
+        "control_f_gap": f - ufm.optimum().f_star,
+    }
 
 
 def _mnist(config: Config, seed: int) -> tuple[torch.Tensor, ...]:
@@ -191,7 +225,7 @@ def _evaluate(model, x, y, device, transform, batch=1000) -> tuple[dict[str, flo
     with FeatureHook(model.fc) as hook:
         outs = []
         for i in range(0, len(x), batch):
-            xb = x[i: i + batch].to(device)
+            xb = x[i : i + batch].to(device)
             outs.append(model(transform(xb) if transform else xb).float())
         logits = torch.cat(outs).cpu()
         feats = hook.features().cpu()
@@ -211,30 +245,53 @@ def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> di
         if config.network == "resnet18":
             model = resnet18_collapse(K, etf_fc=etf, fixdim=K if etf else None).to(device)
         else:
-            model = CollapseMLP(28 * 28, K, config.width, config.depth, feature_dim=K if etf else None,
-                                etf_fc=etf).to(device)
+            model = CollapseMLP(28 * 28, K, config.width, config.depth, feature_dim=K if etf else None, etf_fc=etf).to(
+                device
+            )
         if name == "learned":
             m0, acc0 = _evaluate(model, x_tr, y_tr, device, transform)
-            out.update(net_init_nc1=m0["nc1_papyan"], net_init_nc2=m0["nc2_etf_means_centred"],
-                       net_init_nc3=m0["nc3_zhou_centred"], net_init_nc4=m0["nc4_ncc_mismatch"],
-                       net_init_train_acc=acc0)
+            out.update(
+                net_init_nc1=m0["nc1_papyan"],
+                net_init_nc2=m0["nc2_etf_means_centred"],
+                net_init_nc3=m0["nc3_zhou_centred"],
+                net_init_nc4=m0["nc4_ncc_mismatch"],
+                net_init_train_acc=acc0,
+            )
 
         def on_epoch(epoch: int, loss: float, name=name) -> None:
             log.metrics(epoch, **{f"{name}/train_loss": loss})
             check_finite(loss, epoch, {f"{name}_diverged_epoch": float(epoch)})
 
-        train_mse(model, x_tr, y_tr, K, epochs=config.epochs, batch_size=config.batch_size, lr=config.net_lr,
-                  momentum=config.momentum, weight_decay=config.weight_decay, milestones=config.milestones,
-                  generator=derive_generator(seed, 13 + etf), on_epoch=on_epoch, transform=transform)
+        train_mse(
+            model,
+            x_tr,
+            y_tr,
+            K,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.net_lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            milestones=config.milestones,
+            generator=derive_generator(seed, 13 + etf),
+            on_epoch=on_epoch,
+            transform=transform,
+        )
         m, acc = _evaluate(model, x_tr, y_tr, device, transform)
         mt, acc_te = _evaluate(model, x_te, y_te, device, transform)
-        out.update({
-            f"net_{name}_train_acc": acc, f"net_{name}_test_acc": acc_te,
-            f"net_{name}_nc1": m["nc1_papyan"], f"net_{name}_nc2": m["nc2_etf_means_centred"],
-            f"net_{name}_nc2_W": m["nc2_etf_W_centred"], f"net_{name}_nc3": m["nc3_zhou_centred"],
-            f"net_{name}_nc3_papyan": m["nc3_papyan"], f"net_{name}_nc4": m["nc4_ncc_mismatch"],
-            f"net_{name}_test_nc1": mt["nc1_papyan"],
-        })
+        out.update(
+            {
+                f"net_{name}_train_acc": acc,
+                f"net_{name}_test_acc": acc_te,
+                f"net_{name}_nc1": m["nc1_papyan"],
+                f"net_{name}_nc2": m["nc2_etf_means_centred"],
+                f"net_{name}_nc2_W": m["nc2_etf_W_centred"],
+                f"net_{name}_nc3": m["nc3_zhou_centred"],
+                f"net_{name}_nc3_papyan": m["nc3_papyan"],
+                f"net_{name}_nc4": m["nc4_ncc_mismatch"],
+                f"net_{name}_test_nc1": mt["nc1_papyan"],
+            }
+        )
     out["net_nc1_drop"] = out["net_init_nc1"] / out["net_learned_nc1"]
     out["net_etf_acc_deficit"] = out["net_learned_test_acc"] - out["net_etf_test_acc"]
     return out
@@ -262,14 +319,34 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("collapse_mse"),
-    components=("analysis.collapse_metrics", "analysis.CollapseAccumulator", "analysis.FeatureHook", "analysis.UFMMSE",
-                "analysis.ufm_mse_optimum", "analysis.ufm_strict_saddle", "nn.ETFClassifier", "nn.CollapseMLP",
-                "nn.resnet18_collapse"),
+    components=(
+        "analysis.collapse_metrics",
+        "analysis.CollapseAccumulator",
+        "analysis.FeatureHook",
+        "analysis.UFMMSE",
+        "analysis.ufm_mse_optimum",
+        "analysis.ufm_strict_saddle",
+        "nn.ETFClassifier",
+        "nn.CollapseMLP",
+        "nn.resnet18_collapse",
+    ),
     curves=(
         Curve("UFM-MSE loss under GD", ("ufm_loss",), logy=True),
         Curve("Network training MSE", ("learned/train_loss", "etf/train_loss"), logy=True),
     ),
-    summary=("ufm_rel_gap", "ufm_nc1", "ufm_nc2", "ufm_nc3", "ufm_bias_error", "saddle_max_min_eig",
-             "net_init_nc1", "net_learned_nc1", "net_learned_nc3", "net_learned_nc4", "net_learned_test_acc",
-             "net_etf_test_acc", "net_etf_nc1"),
+    summary=(
+        "ufm_rel_gap",
+        "ufm_nc1",
+        "ufm_nc2",
+        "ufm_nc3",
+        "ufm_bias_error",
+        "saddle_max_min_eig",
+        "net_init_nc1",
+        "net_learned_nc1",
+        "net_learned_nc3",
+        "net_learned_nc4",
+        "net_learned_test_acc",
+        "net_etf_test_acc",
+        "net_etf_nc1",
+    ),
 )

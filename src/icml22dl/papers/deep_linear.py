@@ -36,28 +36,42 @@ def _parse_widths(text: str) -> tuple[int, ...]:
 class Config(ExperimentConfig):
     """Hyper-parameters of the deep-linear experiment (defaults: the quick preset, card 07 section 3)."""
 
-    singular_values: tuple[float, ...] = param((3.0, 2.0, 1.0, 0.5, 0.2), low=0.0, low_inclusive=False,
-                                               help="sigma_i of Z, distinct, largest first (card 07 quick)")
+    singular_values: tuple[float, ...] = param(
+        (3.0, 2.0, 1.0, 0.5, 0.2),
+        low=0.0,
+        low_inclusive=False,
+        help="sigma_i of Z, distinct, largest first (card 07 quick)",
+    )
     d_y: int = param(5, low=1, help="rows of Z (card 07 quick: 5)")
     d_x: int = param(6, low=1, help="columns of Z (card 07 quick: 6)")
-    architectures: tuple[str, ...] = param(("6-1-5", "6-4-1-5", "6-3-1-4-5"),
-                                           help="widths d_0-...-d_N, each with a width-1 hidden layer (card 07)")
-    s0: float = param(0.05, low=0.0, low_inclusive=False, help="initial singular value of random starts (card 07 item 2)")
+    architectures: tuple[str, ...] = param(
+        ("6-1-5", "6-4-1-5", "6-3-1-4-5"), help="widths d_0-...-d_N, each with a width-1 hidden layer (card 07)"
+    )
+    s0: float = param(
+        0.05, low=0.0, low_inclusive=False, help="initial singular value of random starts (card 07 item 2)"
+    )
     horizon: float = param(8.0, low=0.0, low_inclusive=False, help="T of items 1, 2, 5 (card 07)")
     dt: float = param(1e-3, low=0.0, low_inclusive=False, help="RK4 step (card 07)")
     saddle_horizon: float = param(15.0, low=0.0, low_inclusive=False, help="t range of item 3 (card 07)")
     saddle_depths: tuple[int, ...] = param((2, 3), low=2, help="depths N of item 3 (card 07: N = 2, 3)")
-    escape_s0: tuple[float, ...] = param((1e-2, 1e-3), low=0.0, low_inclusive=False,
-                                         help="s0 of the escape-time item 4 (card 07)")
-    rate_window: tuple[float, float] = param((1e-10, 1e-5), low=0.0, low_inclusive=False,
-                                             help="L - L* range where the late-phase slope is fitted (our design)")
+    escape_s0: tuple[float, ...] = param(
+        (1e-2, 1e-3), low=0.0, low_inclusive=False, help="s0 of the escape-time item 4 (card 07)"
+    )
+    rate_window: tuple[float, float] = param(
+        (1e-10, 1e-5),
+        low=0.0,
+        low_inclusive=False,
+        help="L - L* range where the late-phase slope is fitted (our design)",
+    )
     record_every: int = param(10, low=1, help="RK4 steps between recorded points")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="unused: the flows are tiny and run on the CPU")
 
     def check(self) -> None:
         if len(self.singular_values) > min(self.d_x, self.d_y):
-            raise ValueError(f"Config.singular_values has {len(self.singular_values)} values, more than "
-                             f"min(d_x, d_y) = {min(self.d_x, self.d_y)}")
+            raise ValueError(
+                f"Config.singular_values has {len(self.singular_values)} values, more than "
+                f"min(d_x, d_y) = {min(self.d_x, self.d_y)}"
+            )
         if list(self.singular_values) != sorted(set(self.singular_values), reverse=True):
             raise ValueError(f"Config.singular_values={self.singular_values} must be distinct and decreasing")
         for arch in self.architectures:
@@ -66,8 +80,10 @@ class Config(ExperimentConfig):
             except ValueError:
                 raise ValueError(f"Config.architectures entry {arch!r} must look like '6-1-5'") from None
             if len(widths) < 3 or widths[0] != self.d_x or widths[-1] != self.d_y or 1 not in widths[1:-1]:
-                raise ValueError(f"Config.architectures entry {arch!r} must start at d_x={self.d_x}, end at "
-                                 f"d_y={self.d_y} and have a hidden width 1")
+                raise ValueError(
+                    f"Config.architectures entry {arch!r} must start at d_x={self.d_x}, end at "
+                    f"d_y={self.d_y} and have a hidden width 1"
+                )
         if self.rate_window[0] >= self.rate_window[1]:
             raise ValueError(f"Config.rate_window={self.rate_window} must be increasing")
         if any(s >= 0.5 * self.singular_values[0] for s in self.escape_s0):
@@ -77,11 +93,26 @@ class Config(ExperimentConfig):
 PRESETS = {
     "quick": Config(),
     "paper": Config(
-        singular_values=tuple(round(10.0 * 0.8**i, 6) for i in range(50)), d_y=50, d_x=60,
-        architectures=("60-1-50", "60-1-20-50", "60-20-1-50", "60-20-20-1-50", "60-1-20-20-20-50",
-                       "60-20-20-20-1-20-20-20-50"),
-        s0=0.05, horizon=8.0, dt=2e-4, saddle_horizon=6.0, saddle_depths=(2, 3, 4),
-        escape_s0=(1e-2, 1e-3, 1e-4), record_every=50, device="auto"),
+        singular_values=tuple(round(10.0 * 0.8**i, 6) for i in range(50)),
+        d_y=50,
+        d_x=60,
+        architectures=(
+            "60-1-50",
+            "60-1-20-50",
+            "60-20-1-50",
+            "60-20-20-1-50",
+            "60-1-20-20-20-50",
+            "60-20-20-20-1-20-20-20-50",
+        ),
+        s0=0.05,
+        horizon=8.0,
+        dt=2e-4,
+        saddle_horizon=6.0,
+        saddle_depths=(2, 3, 4),
+        escape_s0=(1e-2, 1e-3, 1e-4),
+        record_every=50,
+        device="auto",
+    ),
 }
 
 
@@ -127,19 +158,27 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         predicted = final_rate(config.singular_values, depth)
         fitted = -_slope(flow.times[window], torch.log(excess[window])) if int(window.sum()) >= 10 else math.nan
         for k in range(0, len(flow.times), 10):
-            log.metrics(offset + k, **{"t": float(flow.times[k]), f"{arch}/excess_loss": max(float(excess[k]), 1e-300),
-                                       f"{arch}/s": float(flow.top_singular_value[k])})
+            log.metrics(
+                offset + k,
+                **{
+                    "t": float(flow.times[k]),
+                    f"{arch}/excess_loss": max(float(excess[k]), 1e-300),
+                    f"{arch}/s": float(flow.top_singular_value[k]),
+                },
+            )
         offset += len(flow.times)
         key = f"N{depth}_{arch}"
-        metrics.update({
-            f"{key}_reduced_gap": gap,
-            f"{key}_balance_drift": float(flow.balance_drift.max()),
-            f"{key}_excess_loss": float(excess[-1]),
-            f"{key}_p1_0": float(u0 @ U[:, 0] + v0 @ Vh[0]),
-            f"{key}_uZv_0": float(u0 @ Z @ v0),
-            f"{key}_rate_fitted": fitted,
-            f"{key}_rate_predicted": predicted,
-        })
+        metrics.update(
+            {
+                f"{key}_reduced_gap": gap,
+                f"{key}_balance_drift": float(flow.balance_drift.max()),
+                f"{key}_excess_loss": float(excess[-1]),
+                f"{key}_p1_0": float(u0 @ U[:, 0] + v0 @ Vh[0]),
+                f"{key}_uZv_0": float(u0 @ Z @ v0),
+                f"{key}_rate_fitted": fitted,
+                f"{key}_rate_predicted": predicted,
+            }
+        )
         gaps.append(gap)
         drifts.append(float(flow.balance_drift.max()))
         excesses.append(float(excess[-1]))
@@ -206,14 +245,33 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("deep_linear"),
-    components=("nn.DeepLinearNet", "nn.balanced_rank_one_init", "nn.factor_flow", "nn.balance_drift",
-                "analysis.reduced_flow", "analysis.end_to_end_critical_points", "analysis.escape_time",
-                "analysis.final_rate", "data.spectral_target"),
+    components=(
+        "nn.DeepLinearNet",
+        "nn.balanced_rank_one_init",
+        "nn.factor_flow",
+        "nn.balance_drift",
+        "analysis.reduced_flow",
+        "analysis.end_to_end_critical_points",
+        "analysis.escape_time",
+        "analysis.final_rate",
+        "data.spectral_target",
+    ),
     curves=(
-        Curve("Excess loss L - L* along factor gradient flow", ("6-1-5/excess_loss", "6-4-1-5/excess_loss",
-                                                                "6-3-1-4-5/excess_loss"), x="t", logy=True),
+        Curve(
+            "Excess loss L - L* along factor gradient flow",
+            ("6-1-5/excess_loss", "6-4-1-5/excess_loss", "6-3-1-4-5/excess_loss"),
+            x="t",
+            logy=True,
+        ),
         Curve("Top singular value s(t) of the product", ("6-1-5/s", "6-4-1-5/s", "6-3-1-4-5/s"), x="t"),
     ),
-    summary=("max_reduced_gap", "max_balance_drift", "max_excess_loss", "max_saddle_deviation", "max_saddle_approach",
-             "max_escape_rel_error", "max_rate_rel_error"),
+    summary=(
+        "max_reduced_gap",
+        "max_balance_drift",
+        "max_excess_loss",
+        "max_saddle_deviation",
+        "max_saddle_approach",
+        "max_escape_rel_error",
+        "max_rate_rel_error",
+    ),
 )

@@ -77,10 +77,26 @@ class Config(ExperimentConfig):
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(dataset="mnist", width=1000, sigma_ws=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0), steps=0, epochs=10,
-                    part_a_width=1000, device="auto"),
-    "gpu_check": Config(dataset="mnist", width=1000, sigma_ws=(1.0, 3.0), steps=0, epochs=1, batch_size=256,
-                        part_a_width=4000, part_a_draws=1, device="auto"),
+    "paper": Config(
+        dataset="mnist",
+        width=1000,
+        sigma_ws=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
+        steps=0,
+        epochs=10,
+        part_a_width=1000,
+        device="auto",
+    ),
+    "gpu_check": Config(
+        dataset="mnist",
+        width=1000,
+        sigma_ws=(1.0, 3.0),
+        steps=0,
+        epochs=1,
+        batch_size=256,
+        part_a_width=4000,
+        part_a_draws=1,
+        device="auto",
+    ),
 }
 
 
@@ -134,17 +150,30 @@ def _load(config: Config, device: torch.device):
 def _evaluate(model: FCDEQ, x: torch.Tensor, y: torch.Tensor, chunk: int) -> tuple[float, float]:
     correct, residuals = 0, []
     for i in range(0, len(x), chunk):
-        correct += (model(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).sum().item()
+        correct += (model(x[i : i + chunk]).argmax(1) == y[i : i + chunk]).sum().item()
         residuals.append(model.deq.forward_info.rel_lowest)
     return correct / len(x), statistics.fmean(residuals)
 
 
 def _train_one(config: Config, kind: str, sigma: float, seed: int, data, device, log: RunLog) -> dict[str, float]:
     x_train, y_train, x_test, y_test = data
-    model = FCDEQ(x_train.shape[1], config.width, 10, init=kind, sigma_w=sigma, sigma_u=config.sigma_u,
-                  normalize=config.normalize, generator=derive_generator(seed, 1), solver=config.solver,
-                  backward="ift", f_tol=config.f_tol, b_tol=config.b_tol, f_max_iter=config.f_max_iter,
-                  b_max_iter=config.b_max_iter, solver_kwargs={"m": config.anderson_m, "lam": config.anderson_lam})
+    model = FCDEQ(
+        x_train.shape[1],
+        config.width,
+        10,
+        init=kind,
+        sigma_w=sigma,
+        sigma_u=config.sigma_u,
+        normalize=config.normalize,
+        generator=derive_generator(seed, 1),
+        solver=config.solver,
+        backward="ift",
+        f_tol=config.f_tol,
+        b_tol=config.b_tol,
+        f_max_iter=config.f_max_iter,
+        b_max_iter=config.b_max_iter,
+        solver_kwargs={"m": config.anderson_m, "lam": config.anderson_lam},
+    )
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     batch_gen = derive_generator(seed, 2)  # the same batch order for every family
@@ -158,7 +187,7 @@ def _train_one(config: Config, kind: str, sigma: float, seed: int, data, device,
     for step in log.progress(range(1, steps + 1), total=steps, desc=name):
         if len(order) < config.batch_size:
             order = torch.cat([order, torch.randperm(len(x_train), generator=batch_gen)])
-        idx, order = order[: config.batch_size].to(device), order[config.batch_size:]
+        idx, order = order[: config.batch_size].to(device), order[config.batch_size :]
         loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
         check_finite(loss.item(), step, {f"{name}_diverged_step": float(step)})
         residuals.append(model.deq.forward_info.rel_lowest)
@@ -168,13 +197,23 @@ def _train_one(config: Config, kind: str, sigma: float, seed: int, data, device,
             b_residuals.append(model.deq.backward_info.rel_lowest)
         opt.step()
         if step % config.log_every == 0 or step == steps:
-            log.metrics(step, **{f"{name}/loss": loss.item(), f"{name}/forward_residual": residuals[-1],
-                                 f"{name}/forward_steps": float(model.deq.forward_info.steps)})
+            log.metrics(
+                step,
+                **{
+                    f"{name}/loss": loss.item(),
+                    f"{name}/forward_residual": residuals[-1],
+                    f"{name}/forward_steps": float(model.deq.forward_info.steps),
+                },
+            )
     train_acc, _ = _evaluate(model, x_train, y_train, config.eval_size)
     test_acc, _ = _evaluate(model, x_test, y_test, config.eval_size)
-    return {f"{name}_res_init": res_init, f"{name}_res_train": statistics.fmean(residuals) if residuals else res_init,
-            f"{name}_b_res_train": statistics.fmean(b_residuals) if b_residuals else math.nan,
-            f"{name}_train_acc": train_acc, f"{name}_test_acc": test_acc}
+    return {
+        f"{name}_res_init": res_init,
+        f"{name}_res_train": statistics.fmean(residuals) if residuals else res_init,
+        f"{name}_b_res_train": statistics.fmean(b_residuals) if b_residuals else math.nan,
+        f"{name}_train_acc": train_acc,
+        f"{name}_test_acc": test_acc,
+    }
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
@@ -217,14 +256,37 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("deq_init"),
-    components=("nn.DEQ", "nn.FCDEQ", "nn.anderson", "nn.broyden", "nn.fixed_point", "nn.matrix_family",
-                "analysis.linear_gain", "analysis.jacobian_spectrum"),
+    components=(
+        "nn.DEQ",
+        "nn.FCDEQ",
+        "nn.anderson",
+        "nn.broyden",
+        "nn.fixed_point",
+        "nn.matrix_family",
+        "analysis.linear_gain",
+        "analysis.jacobian_spectrum",
+    ),
     curves=(
-        Curve("Forward relative residual during training (sigma_w = 3)",
-              tuple(f"{k}_s3/forward_residual" for k in KINDS), ylabel="||f(z)-z||/||f(z)||", logy=True),
+        Curve(
+            "Forward relative residual during training (sigma_w = 3)",
+            tuple(f"{k}_s3/forward_residual" for k in KINDS),
+            ylabel="||f(z)-z||/||f(z)||",
+            logy=True,
+        ),
         Curve("Training loss (sigma_w = 3)", tuple(f"{k}_s3/loss" for k in KINDS), logy=True),
     ),
-    summary=("a_orth_q_relerr_max", "a_orth_cond_max", "a_cond_ratio_min", "gaussian_s3_res_init",
-             "symmetric_s3_res_init", "gaussian_s3_train_acc", "orthogonal_s3_train_acc", "symmetric_s3_train_acc",
-             "gaussian_s3_test_acc", "orthogonal_s3_test_acc", "symmetric_s3_test_acc", "b_test_acc_gap"),
+    summary=(
+        "a_orth_q_relerr_max",
+        "a_orth_cond_max",
+        "a_cond_ratio_min",
+        "gaussian_s3_res_init",
+        "symmetric_s3_res_init",
+        "gaussian_s3_train_acc",
+        "orthogonal_s3_train_acc",
+        "symmetric_s3_train_acc",
+        "gaussian_s3_test_acc",
+        "orthogonal_s3_test_acc",
+        "symmetric_s3_test_acc",
+        "b_test_acc_gap",
+    ),
 )

@@ -38,8 +38,11 @@ LI_THIRD_PARTY = 8.12 / math.sqrt(2.0)
 class Config(ExperimentConfig):
     """Hyper-parameters of the EFLD bound experiment (defaults: the quick preset, card 05 §3)."""
 
-    dataset: str = param("mnist_t10k", choices=("mnist_t10k", "mnist"),
-                         help="t10k split (quick, as the prototype) or the 60k train split (paper)")
+    dataset: str = param(
+        "mnist_t10k",
+        choices=("mnist_t10k", "mnist"),
+        help="t10k split (quick, as the prototype) or the 60k train split (paper)",
+    )
     model: str = param("mlp", choices=("mlp", "cnn2"), help="MLP 784-64-10 (quick) or CNN2 (paper, card 05 §2)")
     train_pool: int = param(8000, low=1, help="first examples used as the training pool (card 05: 8,000)")
     fresh_size: int = param(2000, low=1, help="held-out fresh/test examples after the pool (card 05: 2,000)")
@@ -52,8 +55,12 @@ class Config(ExperimentConfig):
     sign_alpha: float = param(2.0, low=0.0, low_inclusive=False, help="noisy sign alpha (card 05: 2)")
     quant_alpha: float = param(2.0, low=0.0, low_inclusive=False, help="quantised SGD alpha on {-1,0,1} (ours: 2)")
     pairs: int = param(16, low=1, help="K random (train, fresh) pairs for the bound (card 05: >= 16)")
-    constant: float = param(math.sqrt(20.0), low=0.0, low_inclusive=False,
-                            help="c of the EFLD bound (third party's sqrt(20); card 05 §7: unresolved)")
+    constant: float = param(
+        math.sqrt(20.0),
+        low=0.0,
+        low_inclusive=False,
+        help="c of the EFLD bound (third party's sqrt(20); card 05 §7: unresolved)",
+    )
     li_constant: float = param(8.12, low=0.0, low_inclusive=False, help="Li et al. constant (card 05: 8.12)")
     noise_n: int = param(1000, low=1, help="label-noise runs: n (card 05 P5.5 proposal: 1,000)")
     noise_steps: int = param(1500, low=0, help="label-noise runs: T (card 05 P5.5: 1,500; 0 = skip)")
@@ -69,8 +76,19 @@ class Config(ExperimentConfig):
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(dataset="mnist", model="cnn2", train_pool=50000, fresh_size=10000, n_large=50000,
-                    n_small=12500, steps=10000, pairs=64, noise_n=50000, noise_steps=10000, device="auto"),
+    "paper": Config(
+        dataset="mnist",
+        model="cnn2",
+        train_pool=50000,
+        fresh_size=10000,
+        n_large=50000,
+        n_small=12500,
+        steps=10000,
+        pairs=64,
+        noise_n=50000,
+        noise_steps=10000,
+        device="auto",
+    ),
 }
 
 
@@ -79,9 +97,18 @@ class CNN2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 5), nn.ReLU(),
-                                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 4 * 4, 1024), nn.ReLU(),
-                                      nn.Linear(1024, 10))
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, 1024),
+            nn.ReLU(),
+            nn.Linear(1024, 10),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(x.view(-1, 1, 28, 28))
@@ -97,14 +124,25 @@ def _model(config: Config, generator: torch.Generator) -> nn.Module:
     return model
 
 
-def _one_run(kind: str, n: int, steps: int, rate: float, x: Tensor, y: Tensor, config: Config, seed: int,
-             stream: int, log: RunLog, tag: str) -> dict[str, float]:
+def _one_run(
+    kind: str,
+    n: int,
+    steps: int,
+    rate: float,
+    x: Tensor,
+    y: Tensor,
+    config: Config,
+    seed: int,
+    stream: int,
+    log: RunLog,
+    tag: str,
+) -> dict[str, float]:
     """Train one EFLD algorithm on n examples of the pool; return errors, gap and bounds."""
     device = x.device
     gen = derive_generator(seed, stream)
     pool, fresh = config.train_pool, config.fresh_size
-    x_pool, x_fresh = x[:pool], x[pool: pool + fresh]
-    y_pool, y_fresh = y[:pool], y[pool: pool + fresh]
+    x_pool, x_fresh = x[:pool], x[pool : pool + fresh]
+    y_pool, y_fresh = y[:pool], y[pool : pool + fresh]
     if rate > 0:  # symmetric label noise on the training and the fresh points alike (card 05 §1, step 5)
         noise_gen = derive_generator(seed, stream + 200)  # its own stream: the rest of the run is unchanged
         y_pool, _ = symmetric_noise(y_pool.cpu(), rate, 10, noise_gen, include_true_class=False)
@@ -129,14 +167,21 @@ def _one_run(kind: str, n: int, steps: int, rate: float, x: Tensor, y: Tensor, c
     else:
         alpha = config.quant_alpha
         opt = QuantizedSGD(model.parameters(), lr=config.effective_lr / alpha, alpha=alpha, levels=1, seed=noise_seed)
-    bound = EFLDBound(model, F.cross_entropy, pairs, n=n, constant=config.constant, li_constant=config.li_constant,
-                      batch_size=config.batch_size)
+    bound = EFLDBound(
+        model,
+        F.cross_entropy,
+        pairs,
+        n=n,
+        constant=config.constant,
+        li_constant=config.li_constant,
+        batch_size=config.batch_size,
+    )
     order_gen = derive_generator(seed, stream + 100)
     step, order = 0, torch.empty(0, dtype=torch.long)
     for step in log.progress(range(1, steps + 1), total=steps, desc=tag):
         if len(order) < config.batch_size:  # batches without replacement, reshuffled each epoch
             order = torch.randperm(n, generator=order_gen)
-        idx, order = order[: config.batch_size].to(device), order[config.batch_size:]
+        idx, order = order[: config.batch_size].to(device), order[config.batch_size :]
         bound.update(alpha)  # gradients at w_{t-1}, before the step
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
@@ -144,15 +189,25 @@ def _one_run(kind: str, n: int, steps: int, rate: float, x: Tensor, y: Tensor, c
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps:
-            log.metrics(step, **{f"{tag}/bound": bound.value(), f"{tag}/li_bound": bound.li_value(),
-                                 f"{tag}/train_loss": loss.item()})
+            log.metrics(
+                step,
+                **{
+                    f"{tag}/bound": bound.value(),
+                    f"{tag}/li_bound": bound.li_value(),
+                    f"{tag}/train_loss": loss.item(),
+                },
+            )
     with torch.no_grad():
         train_err = _error(model, x_train, y_train)
         test_err = _error(model, x_fresh, y_fresh)
     value, li = bound.value(), bound.li_value()
     return {
-        f"{tag}_train_err": train_err, f"{tag}_test_err": test_err, f"{tag}_gap": test_err - train_err,
-        f"{tag}_bound": value, f"{tag}_li": li, f"{tag}_ratio": value / li,
+        f"{tag}_train_err": train_err,
+        f"{tag}_test_err": test_err,
+        f"{tag}_gap": test_err - train_err,
+        f"{tag}_bound": value,
+        f"{tag}_li": li,
+        f"{tag}_ratio": value / li,
         f"{tag}_bound_c1": bound.value(constant=1.0),
         f"{tag}_ratio_li_third_party": value / bound.li_value(constant=LI_THIRD_PARTY),
         f"{tag}_condition_violations": float(bound.condition_violations),
@@ -161,7 +216,7 @@ def _one_run(kind: str, n: int, steps: int, rate: float, x: Tensor, y: Tensor, c
 
 @torch.no_grad()
 def _error(model: nn.Module, x: Tensor, y: Tensor) -> float:
-    wrong = sum((model(x[s: s + 2000]).argmax(1) != y[s: s + 2000]).sum().item() for s in range(0, len(y), 2000))
+    wrong = sum((model(x[s : s + 2000]).argmax(1) != y[s : s + 2000]).sum().item() for s in range(0, len(y), 2000))
     return wrong / len(y)
 
 
@@ -176,8 +231,12 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     x = (images[:need].flatten(1).float() / 255.0).to(device)
     y = labels[:need].to(device)
     metrics: dict[str, float] = {}
-    runs = [("sgld", config.n_large, "sgld"), ("sign", config.n_large, "sign"), ("quantized", config.n_large, "quant"),
-            ("sgld", config.n_small, "sgld_small")]
+    runs = [
+        ("sgld", config.n_large, "sgld"),
+        ("sign", config.n_large, "sign"),
+        ("quantized", config.n_large, "quant"),
+        ("sgld", config.n_small, "sgld_small"),
+    ]
     for stream, (kind, n, tag) in enumerate(runs):
         t0 = time.perf_counter()
         metrics.update(_one_run(kind, n, config.steps, 0.0, x, y, config, seed, stream + 1, log, tag))
@@ -197,7 +256,8 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     metrics["max_bound_p0_c1"] = max(metrics["sgld_bound_c1"], metrics["sign_bound_c1"])
     metrics["max_ratio_large_n"] = max(metrics[f"{t}_ratio"] for t in ("sgld", "sign", "quant"))
     metrics["max_ratio_large_n_li_third_party"] = max(
-        metrics[f"{t}_ratio_li_third_party"] for t in ("sgld", "sign", "quant"))
+        metrics[f"{t}_ratio_li_third_party"] for t in ("sgld", "sign", "quant")
+    )
     metrics["n_ratio"] = metrics["sgld_bound"] / metrics["sgld_small_bound"]
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
@@ -209,12 +269,23 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("efld"),
-    components=("optim.EFLD", "optim.SGLD", "optim.NoisySignSGD", "optim.QuantizedSGD", "analysis.EFLDBound",
-                "analysis.per_sample_grads"),
-    curves=(Curve("EFLD vs Li et al. bound, n = 8,000", ("sgld/bound", "sgld/li_bound", "sign/bound", "sign/li_bound")),
-            Curve("Label noise: EFLD bound", ("noise_p0/bound", "noise_p/bound"))),
-    summary=tuple(f"{t}_{m}" for t in ("sgld", "sign", "quant", "sgld_small", "noise_p0", "noise_p")
-                  for m in ("train_err", "test_err", "gap", "bound", "li", "bound_c1"))
+    components=(
+        "optim.EFLD",
+        "optim.SGLD",
+        "optim.NoisySignSGD",
+        "optim.QuantizedSGD",
+        "analysis.EFLDBound",
+        "analysis.per_sample_grads",
+    ),
+    curves=(
+        Curve("EFLD vs Li et al. bound, n = 8,000", ("sgld/bound", "sgld/li_bound", "sign/bound", "sign/li_bound")),
+        Curve("Label noise: EFLD bound", ("noise_p0/bound", "noise_p/bound")),
+    ),
+    summary=tuple(
+        f"{t}_{m}"
+        for t in ("sgld", "sign", "quant", "sgld_small", "noise_p0", "noise_p")
+        for m in ("train_err", "test_err", "gap", "bound", "li", "bound_c1")
+    )
     + ("max_ratio_large_n_li_third_party", "validity_margin_c1", "max_bound_p0_c1"),
     seeds=(0,),
 )

@@ -15,7 +15,6 @@ training images), not run here (no GPU in this session).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -27,7 +26,6 @@ from icml22dl.data.mnist import mnist_as_rgb32, mnist_split
 from icml22dl.nn.collapse_nets import CollapseMLP, resnet18_collapse, train_mse
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
 from icml22dl.runner.device import resolve_device
-
 
 
 @dataclass(frozen=True)
@@ -68,19 +66,38 @@ class Config(ExperimentConfig):
 
     def check(self) -> None:
         if self.dim < self.classes or self.ext_dim < self.classes or self.ext_hidden < self.classes:
-            raise ValueError(f"Config.dim={self.dim}, ext_dim={self.ext_dim}, ext_hidden={self.ext_hidden} must all "
-                             f"be >= classes={self.classes} (card 14: d, d1 >= K)")
+            raise ValueError(
+                f"Config.dim={self.dim}, ext_dim={self.ext_dim}, ext_hidden={self.ext_hidden} must all "
+                f"be >= classes={self.classes} (card 14: d, d1 >= K)"
+            )
         if self.train_source == "test" and self.train_size + self.test_size > 10000:
-            raise ValueError(f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 10,000 "
-                             "t10k images")
+            raise ValueError(
+                f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 10,000 t10k images"
+            )
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(classes=10, per_class=500, dim=512, lam=5e-4, ext_per_class=500, ext_dim=512, ext_hidden=512,
-                    ext_lam=5e-4, linear_steps=20000, relu_steps=30000, log_every=1000, network="resnet18",
-                    train_source="train", train_size=10000, test_size=10000, epochs=100, milestones=(33, 66),
-                    device="auto"),
+    "paper": Config(
+        classes=10,
+        per_class=500,
+        dim=512,
+        lam=5e-4,
+        ext_per_class=500,
+        ext_dim=512,
+        ext_hidden=512,
+        ext_lam=5e-4,
+        linear_steps=20000,
+        relu_steps=30000,
+        log_every=1000,
+        network="resnet18",
+        train_source="train",
+        train_size=10000,
+        test_size=10000,
+        epochs=100,
+        milestones=(33, 66),
+        device="auto",
+    ),
 }
 
 
@@ -92,15 +109,21 @@ def _means(features: torch.Tensor, K: int) -> torch.Tensor:
 def _two_factor(config: Config, seed: int, log: RunLog, device: torch.device, bias: bool) -> dict[str, float]:
     K = config.classes
     ufm = UFMMSE(K, config.per_class, config.dim, config.lam, config.lam, 0.0, bias=bias, device=device)
-    state = ufm.gd(config.lr, config.steps, generator=derive_generator(seed, 1 if bias else 0),
-                   init_std=config.init_std, log_every=config.log_every)
+    state = ufm.gd(
+        config.lr,
+        config.steps,
+        generator=derive_generator(seed, 1 if bias else 0),
+        init_std=config.init_std,
+        log_every=config.log_every,
+    )
     tag = "bias" if bias else "ufm"
     for step, value in state.losses:
         log.metrics(step, **{f"{tag}_loss": value})
     f = float(ufm.loss(state.W, state.H, state.b))
     check_finite(f, state.losses[-1][0])
-    m = collapse_metrics(state.H.T.cpu(), ufm.labels.cpu(), state.W.cpu(), None if state.b is None else state.b.cpu(),
-                         center_W=True)
+    m = collapse_metrics(
+        state.H.T.cpu(), ufm.labels.cpu(), state.W.cpu(), None if state.b is None else state.b.cpu(), center_W=True
+    )
     return {
         f"{tag}_f": f,
         f"{tag}_f_gap": abs(f - ufm.optimum().f_star),
@@ -120,11 +143,25 @@ def _two_factor(config: Config, seed: int, log: RunLog, device: torch.device, bi
 
 def _extended(config: Config, seed: int, log: RunLog, device: torch.device, activation: str) -> dict[str, float]:
     K = config.classes
-    model = ExtendedUFM(K, config.ext_per_class, config.ext_dim, config.ext_hidden, config.ext_lam, config.ext_lam,
-                        config.ext_lam, activation=activation, device=device)
+    model = ExtendedUFM(
+        K,
+        config.ext_per_class,
+        config.ext_dim,
+        config.ext_hidden,
+        config.ext_lam,
+        config.ext_lam,
+        config.ext_lam,
+        activation=activation,
+        device=device,
+    )
     steps = config.linear_steps if activation == "identity" else config.relu_steps
-    state = model.gd(config.ext_lr, steps, generator=derive_generator(seed, 2 if activation == "identity" else 3),
-                     init_std=config.init_std, log_every=config.log_every)
+    state = model.gd(
+        config.ext_lr,
+        steps,
+        generator=derive_generator(seed, 2 if activation == "identity" else 3),
+        init_std=config.init_std,
+        log_every=config.log_every,
+    )
     tag = "linear" if activation == "identity" else "relu"
     for step, value in state.losses:
         log.metrics(step, **{f"{tag}_loss": value})
@@ -163,7 +200,7 @@ def _features(model, x, device, transform, batch=1000) -> tuple[torch.Tensor, to
     with FeatureHook(model.fc) as hook:
         outs = []
         for i in range(0, len(x), batch):
-            xb = x[i: i + batch].to(device)
+            xb = x[i : i + batch].to(device)
             outs.append(model(transform(xb) if transform else xb).float())
         return hook.features().cpu(), torch.cat(outs).cpu()
 
@@ -182,9 +219,21 @@ def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> di
         log.metrics(epoch, **{"net/train_loss": loss})
         check_finite(loss, epoch, {"net_diverged_epoch": float(epoch)})
 
-    train_mse(model, x_tr, y_tr, K, epochs=config.epochs, batch_size=config.batch_size, lr=config.net_lr,
-              momentum=config.momentum, weight_decay=config.weight_decay, milestones=config.milestones,
-              generator=derive_generator(seed, 12), on_epoch=on_epoch, transform=transform)
+    train_mse(
+        model,
+        x_tr,
+        y_tr,
+        K,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.net_lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        milestones=config.milestones,
+        generator=derive_generator(seed, 12),
+        on_epoch=on_epoch,
+        transform=transform,
+    )
     feats, logits = _features(model, x_tr, device, transform)
     _, logits_te = _features(model, x_te, device, transform)
     m = collapse_metrics(feats, y_tr, model.fc.weight.detach().cpu(), None, center_W=True, logits=logits)
@@ -223,13 +272,35 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("extended_ufm"),
-    components=("analysis.ExtendedUFM", "analysis.extended_ufm_optimum", "analysis.UFMMSE", "analysis.of_gap",
-                "analysis.etf_gap", "analysis.collapse_by_layer", "analysis.collapse_metrics"),
+    components=(
+        "analysis.ExtendedUFM",
+        "analysis.extended_ufm_optimum",
+        "analysis.UFMMSE",
+        "analysis.of_gap",
+        "analysis.etf_gap",
+        "analysis.collapse_by_layer",
+        "analysis.collapse_metrics",
+    ),
     curves=(
         Curve("UFM loss under GD (bias-free vs unregularised bias)", ("ufm_loss", "bias_loss"), logy=True),
         Curve("Extended UFM loss under GD", ("linear_loss", "relu_loss"), logy=True),
     ),
-    summary=("ufm_f_gap", "ufm_of_gap_W", "ufm_etf_gap_W_uncentred", "ufm_etf_gap_centred_max", "ufm_nc3_papyan",
-             "bias_etf_gap_W_uncentred", "bias_of_gap_W", "linear_rel_gap", "linear_of_gap_max", "relu_rel_gap",
-             "relu_of_gap_hidden", "relu_of_gap_W2", "relu_of_gap_H", "net_test_acc", "net_nc1", "net_of_gap_means"),
+    summary=(
+        "ufm_f_gap",
+        "ufm_of_gap_W",
+        "ufm_etf_gap_W_uncentred",
+        "ufm_etf_gap_centred_max",
+        "ufm_nc3_papyan",
+        "bias_etf_gap_W_uncentred",
+        "bias_of_gap_W",
+        "linear_rel_gap",
+        "linear_of_gap_max",
+        "relu_rel_gap",
+        "relu_of_gap_hidden",
+        "relu_of_gap_W2",
+        "relu_of_gap_H",
+        "net_test_acc",
+        "net_nc1",
+        "net_of_gap_means",
+    ),
 )

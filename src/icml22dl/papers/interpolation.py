@@ -56,23 +56,32 @@ class Config(ExperimentConfig):
     hidden: tuple[int, ...] = param((128, 128, 128), low=1, help="MLP hidden widths (card 02 quick)")
     batchnorm: bool = param(True, help="MLP hidden layers Linear -> BatchNorm1d -> ReLU (card 02 quick)")
     train_size: int = param(1347, low=1, help="digits training examples of the fixed split (card 02: 1347 / 450)")
-    weight_decays: tuple[float, ...] = param((0.0, 5e-2), low=0.0,
-                                             help="arms, baseline first (card 02 quick: 0 and 5e-2; paper sweep)")
+    weight_decays: tuple[float, ...] = param(
+        (0.0, 5e-2), low=0.0, help="arms, baseline first (card 02 quick: 0 and 5e-2; paper sweep)"
+    )
     epochs: int = param(60, low=1, help="training epochs (card 02 quick: 60; paper 100)")
-    lr: float = param(0.05, low=0.0, low_inclusive=False, help="SGD lr, cosine schedule (card 02: 0.05 quick, 0.1 paper)")
+    lr: float = param(
+        0.05, low=0.0, low_inclusive=False, help="SGD lr, cosine schedule (card 02: 0.05 quick, 0.1 paper)"
+    )
     momentum: float = param(0.9, low=0.0, high=1.0, high_inclusive=False, help="SGD momentum (card 02: 0.9)")
     batch_size: int = param(64, low=2, help="training batch (card 02: 64 quick, 128 paper)")
     augment: bool = param(False, help="CIFAR: random crop (pad 4) and horizontal flip (card 02 paper: assumed)")
     path_points: int = param(21, low=2, help="alpha grid linspace(0, 1, K) (card 02: 21 quick, 25 paper)")
-    path_split: str = param("train", choices=("train", "test"), help="loss on the path (card 02: train quick, test paper)")
-    bn_policy: str = param("recompute", choices=("recompute", "interpolate", "batch", "start", "end"),
-                           help="BatchNorm along the path (card 02 default: recompute)")
+    path_split: str = param(
+        "train", choices=("train", "test"), help="loss on the path (card 02: train quick, test paper)"
+    )
+    bn_policy: str = param(
+        "recompute",
+        choices=("recompute", "interpolate", "batch", "start", "end"),
+        help="BatchNorm along the path (card 02 default: recompute)",
+    )
     bn_batch_size: int = param(0, low=0, help="recompute batch size (0 = the full training set in one batch)")
     bn_batches: int = param(0, low=0, help="CIFAR: recompute on this many equal training batches (0 = all)")
     drop_threshold: float = param(1.0, low=0.0, low_inclusive=False, help="alpha_drop loss level (card 02 quick: 1.0)")
     layerwise: bool = param(True, help="also the layer-wise paths (criterion 3, reported)")
-    paper_accuracies: tuple[float, ...] = param((), low=0.0, high=1.0,
-                                                help="paper's test accuracy per weight decay (card 02 section 4)")
+    paper_accuracies: tuple[float, ...] = param(
+        (), low=0.0, high=1.0, help="paper's test accuracy per weight decay (card 02 section 4)"
+    )
     train_subset: int = param(0, low=0, help="CIFAR: random subset of training images (0 = all 50 000)")
     test_subset: int = param(0, low=0, help="CIFAR: random subset of test images (0 = all 10 000)")
     amp: bool = param(False, help="CIFAR: bfloat16 autocast on CUDA")
@@ -86,20 +95,48 @@ class Config(ExperimentConfig):
         if self.task == "digits" and not 1 <= self.train_size < 1797:
             raise ValueError(f"Config.train_size={self.train_size} must be in [1, 1797) for digits")
         if self.paper_accuracies and len(self.paper_accuracies) != len(self.weight_decays):
-            raise ValueError(f"Config.paper_accuracies has {len(self.paper_accuracies)} values for "
-                             f"{len(self.weight_decays)} weight_decays")
+            raise ValueError(
+                f"Config.paper_accuracies has {len(self.paper_accuracies)} values for "
+                f"{len(self.weight_decays)} weight_decays"
+            )
         if not self.weight_decays:
             raise ValueError("Config.weight_decays must hold at least one value")
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(task="cifar10", model="resnet18_cifar", weight_decays=(0.0, 5e-5, 1e-4, 5e-4, 1e-3), epochs=100,
-                    lr=0.1, batch_size=128, augment=True, path_points=25, path_split="test", bn_batch_size=500,
-                    bn_batches=20, paper_accuracies=(0.900, 0.908, 0.913, 0.922, 0.920), amp=True, device="auto"),
-    "gpu_check": Config(task="cifar10", model="resnet18_cifar", weight_decays=(5e-4,), epochs=20, lr=0.1,
-                        batch_size=128, augment=True, path_points=25, path_split="test", bn_batch_size=500,
-                        bn_batches=20, layerwise=False, amp=True, device="auto"),
+    "paper": Config(
+        task="cifar10",
+        model="resnet18_cifar",
+        weight_decays=(0.0, 5e-5, 1e-4, 5e-4, 1e-3),
+        epochs=100,
+        lr=0.1,
+        batch_size=128,
+        augment=True,
+        path_points=25,
+        path_split="test",
+        bn_batch_size=500,
+        bn_batches=20,
+        paper_accuracies=(0.900, 0.908, 0.913, 0.922, 0.920),
+        amp=True,
+        device="auto",
+    ),
+    "gpu_check": Config(
+        task="cifar10",
+        model="resnet18_cifar",
+        weight_decays=(5e-4,),
+        epochs=20,
+        lr=0.1,
+        batch_size=128,
+        augment=True,
+        path_points=25,
+        path_split="test",
+        bn_batch_size=500,
+        bn_batches=20,
+        layerwise=False,
+        amp=True,
+        device="auto",
+    ),
 }
 
 
@@ -155,8 +192,8 @@ class _Data:
         dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
         dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
         flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
-        rows = (dy[:, None] + torch.arange(32, device=x.device)[None, :])  # (n, 32)
-        cols = (dx[:, None] + torch.arange(32, device=x.device)[None, :])
+        rows = dy[:, None] + torch.arange(32, device=x.device)[None, :]  # (n, 32)
+        cols = dx[:, None] + torch.arange(32, device=x.device)[None, :]
         cols = torch.where(flip[:, None], cols.flip(1), cols)
         idx_n = torch.arange(n, device=x.device)[:, None, None]
         out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # (n, 32, 32, C)
@@ -250,30 +287,49 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         _train(model, data, config, wd, seed, log, key)
         model.eval()
         final = test_eval(model)
-        path = linear_path(model, start_state, model.state_dict(), alphas, path_eval, bn_policy=config.bn_policy,
-                           bn_batches=data.bn_batches)
+        path = linear_path(
+            model,
+            start_state,
+            model.state_dict(),
+            alphas,
+            path_eval,
+            bn_policy=config.bn_policy,
+            bn_batches=data.bn_batches,
+        )
         losses = path[path_loss_key]
         check_finite(sum(losses), config.epochs)
         for k, (a, loss) in enumerate(zip(alphas, losses)):
             log.metrics(config.epochs + 1 + arm * len(alphas) + k, alpha=a, **{f"{key}/path_loss": loss})
         found = bumps(alphas, losses)
-        metrics.update({
-            f"{key}_test_acc": final["test_accuracy"],
-            f"{key}_test_loss": final["test_loss"],
-            f"{key}_alpha_drop": alpha_drop(alphas, losses, config.drop_threshold),
-            f"{key}_monotone": 1.0 if is_monotone(losses) else 0.0,
-            f"{key}_barrier": barrier_over_chord(alphas, losses),
-            f"{key}_max_bump_height": max((b["height"] for b in found), default=0.0),
-            f"{key}_path_loss_start": losses[0],
-            f"{key}_path_loss_mid": losses[len(losses) // 2],
-            f"{key}_path_loss_end": losses[-1],
-            f"{key}_distance": float(param_distance(start_state, model.state_dict(), parameters_only=initial)),
-            f"{key}_plateau_rel_dev": max((abs(v - LN10) / LN10 for a, v in zip(alphas, losses) if a <= 0.9 + 1e-9),
-                                          default=math.nan),
-        })
+        metrics.update(
+            {
+                f"{key}_test_acc": final["test_accuracy"],
+                f"{key}_test_loss": final["test_loss"],
+                f"{key}_alpha_drop": alpha_drop(alphas, losses, config.drop_threshold),
+                f"{key}_monotone": 1.0 if is_monotone(losses) else 0.0,
+                f"{key}_barrier": barrier_over_chord(alphas, losses),
+                f"{key}_max_bump_height": max((b["height"] for b in found), default=0.0),
+                f"{key}_path_loss_start": losses[0],
+                f"{key}_path_loss_mid": losses[len(losses) // 2],
+                f"{key}_path_loss_end": losses[-1],
+                f"{key}_distance": float(param_distance(start_state, model.state_dict(), parameters_only=initial)),
+                f"{key}_plateau_rel_dev": max(
+                    (abs(v - LN10) / LN10 for a, v in zip(alphas, losses) if a <= 0.9 + 1e-9), default=math.nan
+                ),
+            }
+        )
         if config.layerwise:
-            paths = layerwise_paths(model, start_state, model.state_dict(), groups, alphas, path_eval,
-                                    include_all=False, bn_policy=config.bn_policy, bn_batches=data.bn_batches)
+            paths = layerwise_paths(
+                model,
+                start_state,
+                model.state_dict(),
+                groups,
+                alphas,
+                path_eval,
+                include_all=False,
+                bn_policy=config.bn_policy,
+                bn_batches=data.bn_batches,
+            )
             maxima = {name: max(p[path_loss_key]) for name, p in paths.items()}
             for name, value in maxima.items():
                 metrics[f"{key}_layer_{name}_max_loss"] = value
@@ -287,8 +343,9 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     if config.layerwise:
         metrics["layerwise_max_ratio"] = max(metrics[f"{_wd_key(w)}_layerwise_max_ratio"] for w in config.weight_decays)
     if config.paper_accuracies:
-        metrics["max_acc_deviation"] = max(abs(metrics[f"{_wd_key(w)}_test_acc"] - p)
-                                           for w, p in zip(config.weight_decays, config.paper_accuracies))
+        metrics["max_acc_deviation"] = max(
+            abs(metrics[f"{_wd_key(w)}_test_acc"] - p) for w, p in zip(config.weight_decays, config.paper_accuracies)
+        )
     strong = [w for w in config.weight_decays if w >= 5e-4]
     if strong:
         metrics["plateau_rel_dev"] = max(metrics[f"{_wd_key(w)}_plateau_rel_dev"] for w in strong)
@@ -303,16 +360,41 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("interpolation"),
-    components=("analysis.linear_path", "analysis.layerwise_paths", "analysis.interpolate_state",
-                "analysis.recompute_bn_stats", "analysis.is_monotone", "analysis.bumps", "analysis.barrier_over_chord",
-                "analysis.alpha_drop", "analysis.param_distance", "analysis.random_direction",
-                "analysis.classification_evaluator", "analysis.mlp_layer_groups", "analysis.resnet_stage_groups",
-                "nn.MLP", "nn.resnet18_cifar"),
+    components=(
+        "analysis.linear_path",
+        "analysis.layerwise_paths",
+        "analysis.interpolate_state",
+        "analysis.recompute_bn_stats",
+        "analysis.is_monotone",
+        "analysis.bumps",
+        "analysis.barrier_over_chord",
+        "analysis.alpha_drop",
+        "analysis.param_distance",
+        "analysis.random_direction",
+        "analysis.classification_evaluator",
+        "analysis.mlp_layer_groups",
+        "analysis.resnet_stage_groups",
+        "nn.MLP",
+        "nn.resnet18_cifar",
+    ),
     curves=(
-        Curve("Loss along the path from initial to final parameters", ("wd0/path_loss", "wd0.05/path_loss"),
-              x="alpha", ylabel="loss"),
+        Curve(
+            "Loss along the path from initial to final parameters",
+            ("wd0/path_loss", "wd0.05/path_loss"),
+            x="alpha",
+            ylabel="loss",
+        ),
         Curve("Training loss", ("wd0/train_loss", "wd0.05/train_loss"), logy=True),
     ),
-    summary=("wd0_test_acc", "wd0.05_test_acc", "wd0_alpha_drop", "wd0.05_alpha_drop", "wd0_monotone",
-             "wd0.05_monotone", "wd0_barrier", "wd0.05_barrier", "layerwise_max_ratio"),
+    summary=(
+        "wd0_test_acc",
+        "wd0.05_test_acc",
+        "wd0_alpha_drop",
+        "wd0.05_alpha_drop",
+        "wd0_monotone",
+        "wd0.05_monotone",
+        "wd0_barrier",
+        "wd0.05_barrier",
+        "layerwise_max_ratio",
+    ),
 )

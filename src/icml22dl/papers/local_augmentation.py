@@ -44,8 +44,9 @@ class Config(ExperimentConfig):
 
     datasets: tuple[str, ...] = param(DATASETS, help="Planetoid graphs, public split (card: Cora and CiteSeer)")
     samples: tuple[int, ...] = param((4, 2), low=1, help="S per dataset (card quick: Cora 4, CiteSeer 2; official 4)")
-    epochs: tuple[int, ...] = param((300, 200), low=1,
-                                    help="epochs per dataset (card quick: Cora 300, CiteSeer 200; official 2000)")
+    epochs: tuple[int, ...] = param(
+        (300, 200), low=1, help="epochs per dataset (card quick: Cora 300, CiteSeer 200; official 2000)"
+    )
     backbone: str = param("gcn", choices=("gcn", "gat"), help="backbone (official LA-GCN and LA-GAT)")
     gcn_hidden: int = param(16, low=1, help="plain / consistency-only GCN width (Kipf & Welling 16)")
     la_hidden: int = param(8, low=1, help="LA width per branch (official semi.sh 8)")
@@ -57,11 +58,18 @@ class Config(ExperimentConfig):
     weight_decay: float = param(5e-4, low=0.0, help="Adam weight decay on all parameters (official 5e-4)")
     lam: float = param(1.0, low=0.0, help="consistency weight lambda (official lam 1.0)")
     temperature: float = param(0.5, low=0.0, low_inclusive=False, help="sharpening T (official tem 0.5)")
-    cvae_epochs: tuple[int, ...] = param((4, 10), low=1,
-                                         help="CVAE passes over the pairs per dataset (official 10; card Cora row 1: 4)")
-    cvae_batch: tuple[int, ...] = param((256, 64), low=1, help="CVAE batch per dataset (official 64; card Cora row 1: 256)")
-    cvae_lr: tuple[float, ...] = param((1e-3, 0.01), low=0.0, low_inclusive=False,
-                                       help="CVAE Adam lr per dataset (official 0.01; card Cora row 1: 1e-3)")
+    cvae_epochs: tuple[int, ...] = param(
+        (4, 10), low=1, help="CVAE passes over the pairs per dataset (official 10; card Cora row 1: 4)"
+    )
+    cvae_batch: tuple[int, ...] = param(
+        (256, 64), low=1, help="CVAE batch per dataset (official 64; card Cora row 1: 256)"
+    )
+    cvae_lr: tuple[float, ...] = param(
+        (1e-3, 0.01),
+        low=0.0,
+        low_inclusive=False,
+        help="CVAE Adam lr per dataset (official 0.01; card Cora row 1: 1e-3)",
+    )
     cvae_hidden: int = param(256, low=1, help="CVAE hidden width (official 256)")
     cvae_latent: int = param(10, low=1, help="CVAE latent size (official 10)")
     u_score: bool = param(False, help="U-score checkpoint selection (official yes; quick no)")
@@ -81,20 +89,40 @@ class Config(ExperimentConfig):
             raise ValueError("Config.datasets is empty")
         for field in ("samples", "epochs", "cvae_epochs", "cvae_batch", "cvae_lr"):
             if len(getattr(self, field)) != len(self.datasets):
-                raise ValueError(f"Config.{field}={getattr(self, field)!r} needs one value per dataset "
-                                 f"({len(self.datasets)})")
+                raise ValueError(
+                    f"Config.{field}={getattr(self, field)!r} needs one value per dataset ({len(self.datasets)})"
+                )
         if self.bank_size and self.bank_size < self.concat:
             raise ValueError(f"Config.bank_size={self.bank_size} must be 0 or >= concat={self.concat}")
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(samples=(4, 4), epochs=(2000, 2000), cvae_epochs=(10, 10), cvae_batch=(64, 64),
-                    cvae_lr=(0.01, 0.01), u_score=True, bank_size=0, generated_dropout=True, log_every=50,
-                    device="auto"),
-    "gpu_check": Config(samples=(4, 4), epochs=(2000, 2000), cvae_epochs=(10, 10), cvae_batch=(64, 64),
-                        cvae_lr=(0.01, 0.01), u_score=True, u_every=20, bank_size=0, generated_dropout=True,
-                        log_every=50, device="auto"),
+    "paper": Config(
+        samples=(4, 4),
+        epochs=(2000, 2000),
+        cvae_epochs=(10, 10),
+        cvae_batch=(64, 64),
+        cvae_lr=(0.01, 0.01),
+        u_score=True,
+        bank_size=0,
+        generated_dropout=True,
+        log_every=50,
+        device="auto",
+    ),
+    "gpu_check": Config(
+        samples=(4, 4),
+        epochs=(2000, 2000),
+        cvae_epochs=(10, 10),
+        cvae_batch=(64, 64),
+        cvae_lr=(0.01, 0.01),
+        u_score=True,
+        u_every=20,
+        bank_size=0,
+        generated_dropout=True,
+        log_every=50,
+        device="auto",
+    ),
 }
 
 
@@ -113,13 +141,31 @@ _GENERATORS: dict[tuple, tuple] = {}
 
 def _generator(config: Config, name: str, data, device: torch.device):
     """Pre-train (or reuse) the dataset's CVAE and its bank; returns (source, info)."""
-    from icml22dl.graphs.local_augmentation import (FeatureBank, FeatureCVAE, LAGCN, UScoreSelection,
-                                                     neighbour_pairs, pretrain_cvae, row_normalise)
+    from icml22dl.graphs.local_augmentation import (
+        LAGCN,
+        FeatureBank,
+        FeatureCVAE,
+        UScoreSelection,
+        neighbour_pairs,
+        pretrain_cvae,
+        row_normalise,
+    )
 
-    settings = (config.datasets, config.cvae_epochs, config.cvae_batch, config.cvae_lr, config.cvae_hidden,
-                config.cvae_latent,
-           config.u_score, config.u_passes, config.u_every, config.u_warmup, config.bank_size, config.cvae_seed,
-           str(device))
+    settings = (
+        config.datasets,
+        config.cvae_epochs,
+        config.cvae_batch,
+        config.cvae_lr,
+        config.cvae_hidden,
+        config.cvae_latent,
+        config.u_score,
+        config.u_passes,
+        config.u_every,
+        config.u_warmup,
+        config.bank_size,
+        config.cvae_seed,
+        str(device),
+    )
     key = (settings, name)
     if key in _GENERATORS:
         return _GENERATORS[key]
@@ -133,25 +179,44 @@ def _generator(config: Config, name: str, data, device: torch.device):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
         helper = LAGCN(data.num_features, 32, data.num_classes, concat=0).to(device)
         wrapped = _NoBars(helper)
-        selection = UScoreSelection(wrapped, edge_index, data.y.to(device), data.train_mask.to(device),
-                                    passes=config.u_passes, every=config.u_every, warmup=config.u_warmup,
-                                    update_epochs=20)
+        selection = UScoreSelection(
+            wrapped,
+            edge_index,
+            data.y.to(device),
+            data.train_mask.to(device),
+            passes=config.u_passes,
+            every=config.u_every,
+            warmup=config.u_warmup,
+            update_epochs=20,
+        )
         xt = row_normalise(x)
         for _ in range(100):  # the official helper: 100 epochs on X_tilde
             selection.optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(wrapped(xt, edge_index)[selection.train_mask],
-                                              selection.labels[selection.train_mask]).backward()
+            torch.nn.functional.cross_entropy(
+                wrapped(xt, edge_index)[selection.train_mask], selection.labels[selection.train_mask]
+            ).backward()
             selection.optimizer.step()
     torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
     cvae = FeatureCVAE(data.num_features, config.cvae_hidden, config.cvae_latent).to(device)
     index = config.datasets.index(name)
-    cvae, history = pretrain_cvae(cvae, x, neighbour_pairs(edge_index, data.num_nodes),
-                                  epochs=config.cvae_epochs[index], batch_size=config.cvae_batch[index],
-                                  lr=config.cvae_lr[index], generator=gen, selection=selection)
+    cvae, history = pretrain_cvae(
+        cvae,
+        x,
+        neighbour_pairs(edge_index, data.num_nodes),
+        epochs=config.cvae_epochs[index],
+        batch_size=config.cvae_batch[index],
+        lr=config.cvae_lr[index],
+        generator=gen,
+        selection=selection,
+    )
     check_finite(history["loss"][-1], len(history["loss"]))
     source = FeatureBank(cvae, x, config.bank_size, gen) if config.bank_size else _FreshDraws(cvae, x)
-    info = {"cvae_first_loss": history["loss"][0], "cvae_final_loss": history["loss"][-1],
-            "cvae_steps": float(len(history["loss"])), "cvae_s": time.perf_counter() - started}
+    info = {
+        "cvae_first_loss": history["loss"][0],
+        "cvae_final_loss": history["loss"][-1],
+        "cvae_steps": float(len(history["loss"])),
+        "cvae_s": time.perf_counter() - started,
+    }
     if history["u_score"]:
         info["cvae_best_u_score"] = max(history["u_score"])
     _GENERATORS[key] = (source, info)
@@ -175,11 +240,24 @@ def _model(config: Config, kind: str, data):
     concat = config.concat if kind == "la" else 0
     if config.backbone == "gcn":
         hidden = config.la_hidden if kind == "la" else config.gcn_hidden
-        return LAGCN(data.num_features, hidden, data.num_classes, concat=concat, dropout=config.dropout,
-                     generated_dropout=config.generated_dropout)
+        return LAGCN(
+            data.num_features,
+            hidden,
+            data.num_classes,
+            concat=concat,
+            dropout=config.dropout,
+            generated_dropout=config.generated_dropout,
+        )
     heads = config.heads if kind == "la" else 2 * config.heads
-    return LAGAT(data.num_features, config.la_hidden, data.num_classes, concat=concat, heads=heads,
-                 dropout=config.dropout, generated_dropout=config.generated_dropout)
+    return LAGAT(
+        data.num_features,
+        config.la_hidden,
+        data.num_classes,
+        concat=concat,
+        heads=heads,
+        dropout=config.dropout,
+        generated_dropout=config.generated_dropout,
+    )
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
@@ -213,10 +291,21 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
                     log.metrics(epoch, **{f"{name}/{kind}/{k}": v for k, v in values.items()})
 
             result = train_local_augmentation(
-                model, x, edge_index, y, *masks, bank=source if kind == "la" else None,
-                samples=1 if kind == "gcn" else config.samples[index], lam=0.0 if kind == "gcn" else config.lam,
-                temperature=config.temperature, epochs=config.epochs[index], lr=config.lr,
-                weight_decay=config.weight_decay, generator=derive_generator(seed, 10 + index), callback=callback)
+                model,
+                x,
+                edge_index,
+                y,
+                *masks,
+                bank=source if kind == "la" else None,
+                samples=1 if kind == "gcn" else config.samples[index],
+                lam=0.0 if kind == "gcn" else config.lam,
+                temperature=config.temperature,
+                epochs=config.epochs[index],
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                generator=derive_generator(seed, 10 + index),
+                callback=callback,
+            )
             check_finite(result.train_loss, config.epochs[index], metrics)
             metrics[f"{name}_{kind}_acc"] = result.test_acc
             metrics[f"{name}_{kind}_val_acc"] = result.val_acc
@@ -235,14 +324,30 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("local_augmentation"),
-    components=("graphs.FeatureCVAE", "graphs.pretrain_cvae", "graphs.u_score", "graphs.FeatureBank", "graphs.LAGCN",
-                "graphs.LAGAT", "graphs.LAGCNII", "graphs.consistency_loss", "graphs.train_local_augmentation",
-                "data.load_planetoid"),
+    components=(
+        "graphs.FeatureCVAE",
+        "graphs.pretrain_cvae",
+        "graphs.u_score",
+        "graphs.FeatureBank",
+        "graphs.LAGCN",
+        "graphs.LAGAT",
+        "graphs.LAGCNII",
+        "graphs.consistency_loss",
+        "graphs.train_local_augmentation",
+        "data.load_planetoid",
+    ),
     curves=tuple(
-        Curve(f"{name}: validation NLL (GCN, consistency only, LA-GCN)",
-              tuple(f"{name}/{kind}/val_loss" for kind in MODELS), ylabel="NLL", logy=True)
+        Curve(
+            f"{name}: validation NLL (GCN, consistency only, LA-GCN)",
+            tuple(f"{name}/{kind}/val_loss" for kind in MODELS),
+            ylabel="NLL",
+            logy=True,
+        )
         for name in DATASETS
     ),
-    summary=tuple(f"{name}_{k}" for name in DATASETS
-                  for k in ("gcn_acc", "cons_acc", "la_acc", "la_gain", "cons_gain", "la_minus_cons")),
+    summary=tuple(
+        f"{name}_{k}"
+        for name in DATASETS
+        for k in ("gcn_acc", "cons_acc", "la_acc", "la_gain", "cons_gain", "la_minus_cons")
+    ),
 )

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from icml22dl.data.cifar10 import load_cifar10
 from icml22dl.data.synthetic import margin_patches, random_unit_vector
 from icml22dl.nn import get_model
-from icml22dl.nn.full_batch import full_batch_grad
 from icml22dl.nn.cubic_cnn import CubicPatchCNN
+from icml22dl.nn.full_batch import full_batch_grad
 from icml22dl.optim.momentum import EMAMomentum
 from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
 from icml22dl.runner.device import resolve_device
@@ -43,15 +43,22 @@ class Config(ExperimentConfig):
     patches: int = param(5, low=2, help="P, patches per example (our calibration)")
     train_size: int = param(500, low=1, help="N (paper, verified)")
     test_size: int = param(5000, low=1, help="N_test (paper, verified)")
-    mu: float = param(0.2, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False,
-                      help="fraction of small-margin examples Z2 (our calibration)")
+    mu: float = param(
+        0.2,
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        high_inclusive=False,
+        help="fraction of small-margin examples Z2 (our calibration)",
+    )
     alpha: float = param(0.2, low=0.0, high=1.0, low_inclusive=False, help="small margin (our calibration)")
     sigma: float = param(0.3, low=0.0, help="noise std in the orthogonal complement of w* (our calibration)")
     filters: int = param(10, low=1, help="m, filters (card: 10, since m = 5 traps GD in 1 seed of 20)")
     init_scale: float = param(0.5, low=0.0, low_inclusive=False, help="sigma0 * sqrt(d), init std of the filters")
     lr: float = param(1.0, low=0.0, low_inclusive=False, help="eta, the same for GD and GD+M (our calibration)")
-    momentum: float = param(0.9, low=0.0, high=1.0, high_inclusive=False,
-                            help="gamma of the EMA form (paper 0.9, recalled)")
+    momentum: float = param(
+        0.9, low=0.0, high=1.0, high_inclusive=False, help="gamma of the EMA form (paper 0.9, recalled)"
+    )
     iterations: int = param(300, low=1, help="full-batch steps = epochs (paper, verified)")
     log_every: int = param(10, low=1, help="steps between logged metrics")
     model: str = param("vgg19_bn", choices=("vgg19_bn", "resnet18_cifar"), help="CIFAR model (paper Sec. 2)")
@@ -69,8 +76,17 @@ class Config(ExperimentConfig):
 PRESETS = {
     "quick": Config(),
     "paper": Config(task="cifar10", lr=0.1, iterations=300, log_every=10, batch_size=1000, device="auto", amp=True),
-    "gpu_check": Config(dim=1000, patches=8, train_size=5000, test_size=5000, filters=20, iterations=1000,
-                        sigma=0.05, log_every=50, device="auto"),
+    "gpu_check": Config(
+        dim=1000,
+        patches=8,
+        train_size=5000,
+        test_size=5000,
+        filters=20,
+        iterations=1000,
+        sigma=0.05,
+        log_every=50,
+        device="auto",
+    ),
 }
 
 
@@ -91,8 +107,15 @@ def _run_synthetic(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     device = resolve_device(config.device)
     data_gen = derive_generator(seed, 0)
     w_star = random_unit_vector(config.dim, data_gen)
-    draw = dict(d=config.dim, patches=config.patches, mu=config.mu, alpha=config.alpha, sigma=config.sigma,
-                w_star=w_star, generator=data_gen)
+    draw = dict(
+        d=config.dim,
+        patches=config.patches,
+        mu=config.mu,
+        alpha=config.alpha,
+        sigma=config.sigma,
+        w_star=w_star,
+        generator=data_gen,
+    )
     train = margin_patches(config.train_size, **draw)
     test = margin_patches(config.test_size, **draw)
     x_train, y_train, x_test, y_test = (t.to(device) for t in (train.x, train.y, test.x, test.y))
@@ -117,8 +140,15 @@ def _run_synthetic(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             loss.backward()
             optimiser.step()
             if step % config.log_every == 0 or step == config.iterations:
-                log.metrics(step, **{f"{name}/{k}": v for k, v in _evaluate(
-                    model, x_train, y_train, x_test, y_test, z2_test, w_star, z2_noise).items()})
+                log.metrics(
+                    step,
+                    **{
+                        f"{name}/{k}": v
+                        for k, v in _evaluate(
+                            model, x_train, y_train, x_test, y_test, z2_test, w_star, z2_noise
+                        ).items()
+                    },
+                )
         final = _evaluate(model, x_train, y_train, x_test, y_test, z2_test, w_star, z2_noise)
         check_finite(final["train_loss"], config.iterations)
         metrics.update({f"{name}_{k}": v for k, v in final.items()})
@@ -134,9 +164,16 @@ def _run_synthetic(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 
 @torch.no_grad()
-def _evaluate(model: CubicPatchCNN, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
-              y_test: torch.Tensor, z2_test: torch.Tensor, w_star: torch.Tensor,
-              z2_noise: torch.Tensor) -> dict[str, float]:
+def _evaluate(
+    model: CubicPatchCNN,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    z2_test: torch.Tensor,
+    w_star: torch.Tensor,
+    z2_noise: torch.Tensor,
+) -> dict[str, float]:
     """Losses, accuracies (overall, Z1, Z2), feature alignment and memorisation."""
     train_out, test_out = model(x_train), model(x_test)
     test_correct = (torch.sign(test_out) == y_test).float()
@@ -230,6 +267,14 @@ PAPER = Paper(
         Curve("Memorisation max |<w_r, xi>| on Z2 noise patches", ("gd/memorisation", "gdm/memorisation")),
         Curve("Training loss", ("gd/train_loss", "gdm/train_loss"), logy=True),
     ),
-    summary=("gd_train_acc", "gdm_train_acc", "gd_test_acc", "gdm_test_acc", "gd_z2_test_acc", "gdm_z2_test_acc",
-             "gd_alignment", "gdm_alignment"),
+    summary=(
+        "gd_train_acc",
+        "gdm_train_acc",
+        "gd_test_acc",
+        "gdm_test_acc",
+        "gd_z2_test_acc",
+        "gdm_z2_test_acc",
+        "gd_alignment",
+        "gdm_alignment",
+    ),
 )

@@ -58,8 +58,11 @@ class Config(ExperimentConfig):
     dataset: str = param("mnist", choices=("mnist", "cifar10"), help="MNIST t10k (quick) or CIFAR-10 (paper)")
     model: str = param("small", choices=("small", "kw_large"), help="card Q4.4 net or KW-Large (official)")
     conv: str = param("scfac", choices=("scfac", "plain"), help="orthogonal (SC-Fac) or plain layers")
-    init: str = param("permutation", choices=("permutation", "identical", "reverse", "uniform"),
-                      help="SC-Fac init (official default: permutation)")
+    init: str = param(
+        "permutation",
+        choices=("permutation", "identical", "reverse", "uniform"),
+        help="SC-Fac init (official default: permutation)",
+    )
     train_size: int = param(8000, low=1, help="MNIST: training images from t10k (card: 8000)")
     test_size: int = param(2000, low=1, help="MNIST: test images from the rest of t10k (card: 2000)")
     epochs: int = param(4, low=1, help="epochs (card Q4.4: 4; paper: 200)")
@@ -79,8 +82,19 @@ class Config(ExperimentConfig):
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(checks=False, dataset="cifar10", model="kw_large", epochs=200, batch_size=256, lr=0.01, margin=0.5,
-                    eps=36 / 255, pgd_points=1000, pgd_steps=10, device="auto"),
+    "paper": Config(
+        checks=False,
+        dataset="cifar10",
+        model="kw_large",
+        epochs=200,
+        batch_size=256,
+        lr=0.01,
+        margin=0.5,
+        eps=36 / 255,
+        pgd_points=1000,
+        pgd_steps=10,
+        device="auto",
+    ),
 }
 
 
@@ -88,12 +102,22 @@ def sweep_configs(channels: int) -> list[dict]:
     """The card's Q4.1 sweep: k 1-5, stride 1/2 (s | k), dilation 1/2, circular/zeros, groups 1/2,
     C_out in {s^2 C_in, s^2 C_in / 2, 2 s^2 C_in}."""
     out = []
-    for k, s, d, pad, g, ratio in itertools.product(range(1, 6), (1, 2), (1, 2), ("circular", "zeros"), (1, 2),
-                                                     (1.0, 0.5, 2.0)):
+    for k, s, d, pad, g, ratio in itertools.product(
+        range(1, 6), (1, 2), (1, 2), ("circular", "zeros"), (1, 2), (1.0, 0.5, 2.0)
+    ):
         if k % s or (s > 1 and d > 1) or (d > 1 and k == 1):
             continue
-        out.append(dict(kernel_size=k, stride=s, dilation=d, padding_mode=pad, groups=g,
-                        in_channels=channels, out_channels=int(channels * s * s * ratio)))
+        out.append(
+            dict(
+                kernel_size=k,
+                stride=s,
+                dilation=d,
+                padding_mode=pad,
+                groups=g,
+                in_channels=channels,
+                out_channels=int(channels * s * s * ratio),
+            )
+        )
     return out
 
 
@@ -127,8 +151,13 @@ def exactness_sweep(channels: int, size: int, perturb: float, generator: torch.G
         else:
             with torch.no_grad():
                 worst_inv = max(worst_inv, (layer(y, reverse=True) - x).abs().max().item())
-    return {"q41_max_sv_dev": worst, "q41_max_inverse_err": worst_inv, "q41_row_right_inverse_err": worst_right,
-            "q41_configs": float(n), "q41_row_zeros_min_sv": row_zero_min}
+    return {
+        "q41_max_sv_dev": worst,
+        "q41_max_inverse_err": worst_inv,
+        "q41_row_right_inverse_err": worst_right,
+        "q41_configs": float(n),
+        "q41_row_zeros_min_sv": row_zero_min,
+    }
 
 
 def norm_ratios(config: Config, seed: int) -> dict[str, float]:
@@ -165,14 +194,17 @@ def depth_check(config: Config, seed: int) -> dict[str, float]:
     for kind in ("scfac", "plain"):
         layers = []
         for _ in range(config.depth):
-            conv = (ParaunitaryConv2d(c, c, 3, init="uniform", generator=gen) if kind == "scfac"
-                    else nn.Conv2d(c, c, 3, padding=1, padding_mode="circular", bias=False))
+            conv = (
+                ParaunitaryConv2d(c, c, 3, init="uniform", generator=gen)
+                if kind == "scfac"
+                else nn.Conv2d(c, c, 3, padding=1, padding_mode="circular", bias=False)
+            )
             layers += [conv, GroupSort()]
         net = nn.Sequential(*layers)
         x = torch.randn(4, c, 16, 16, generator=gen, requires_grad=True)
         y = net(x)
         v = torch.randn(y.shape, generator=gen)
-        grad, = torch.autograd.grad(y, x, v)
+        (grad,) = torch.autograd.grad(y, x, v)
         fwd = (y.flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)).detach()
         bwd = grad.flatten(1).norm(dim=1) / v.flatten(1).norm(dim=1)
         out[f"q43_{kind}_max_dev"] = max((fwd - 1).abs().max().item(), (bwd - 1).abs().max().item())
@@ -216,7 +248,7 @@ def _load(config: Config, seed: int, device: torch.device):
         images, labels = load_mnist("test")
         perm = torch.randperm(len(images), generator=derive_generator(seed, 50))
         x = 2 * F.avg_pool2d(images.float()[:, None] / 255, 2)  # 14x14, 1-Lipschitz (card Q4.4)
-        train, test = perm[: config.train_size], perm[len(images) - config.test_size:]
+        train, test = perm[: config.train_size], perm[len(images) - config.test_size :]
         mean = x[train].mean()
         x = x - mean
         return x[train].to(device), labels[train].to(device), x[test].to(device), labels[test].to(device)
@@ -229,7 +261,7 @@ def _load(config: Config, seed: int, device: torch.device):
 
 @torch.no_grad()
 def _logits(model: nn.Module, x: torch.Tensor, chunk: int = 500) -> torch.Tensor:
-    return torch.cat([model(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+    return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
 
 
 def train_certified(config: Config, seed: int, log: RunLog) -> dict[str, float]:
@@ -248,7 +280,7 @@ def train_certified(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         order = torch.randperm(len(x_train), generator=gen).to(device)
         losses = []
         for i in range(per_epoch):
-            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             xb = x_train[idx]
             if flip:
                 mask = (torch.rand(len(xb), generator=gen) < 0.5).to(device)
@@ -265,8 +297,12 @@ def train_certified(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         model.eval()
         logits = _logits(model, x_test)
         radius = certified_radius(logits, y_test)
-        log.metrics(epoch, train_loss=statistics.fmean(losses), test_acc=(logits.argmax(1) == y_test).float().mean().item(),
-                    cert_acc=(radius > config.eps).float().mean().item())
+        log.metrics(
+            epoch,
+            train_loss=statistics.fmean(losses),
+            test_acc=(logits.argmax(1) == y_test).float().mean().item(),
+            cert_acc=(radius > config.eps).float().mean().item(),
+        )
     model.eval()
     logits = _logits(model, x_test)
     radius = certified_radius(logits, y_test)
@@ -280,8 +316,9 @@ def train_certified(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     # Certificate soundness: PGD-l2 at radius eps must flip none of the certified points.
     idx = certified.nonzero()[:, 0][: config.pgd_points]
     if config.conv == "scfac" and len(idx):
-        x_adv = pgd_l2(model, x_test[idx], y_test[idx], config.eps, steps=config.pgd_steps,
-                       generator=derive_generator(seed, 53))
+        x_adv = pgd_l2(
+            model, x_test[idx], y_test[idx], config.eps, steps=config.pgd_steps, generator=derive_generator(seed, 53)
+        )
         out["q44_pgd_flips"] = float((_logits(model, x_adv).argmax(1) != y_test[idx]).sum().item())
         out["q44_pgd_checked"] = float(len(idx))
     else:
@@ -295,8 +332,9 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     metrics: dict[str, float] = {}
     if config.checks:
         t = time.perf_counter()
-        metrics.update(exactness_sweep(config.sweep_channels, config.sweep_size, config.perturb,
-                                       derive_generator(seed, 10)))
+        metrics.update(
+            exactness_sweep(config.sweep_channels, config.sweep_size, config.perturb, derive_generator(seed, 10))
+        )
         metrics["q41_wall_s"] = time.perf_counter() - t
         t = time.perf_counter()
         metrics.update(norm_ratios(config, seed))
@@ -317,14 +355,36 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("paraunitary"),
-    components=("nn.ParaunitaryConv2d", "nn.ParaunitaryConv1d", "nn.ParaunitaryConvTranspose2d", "nn.OrthogonalLinear",
-                "nn.GroupSort", "nn.LipschitzAvgPool2d", "nn.ConvexSkip", "nn.CayleyConv2d", "nn.SOCConv2d",
-                "analysis.certified_radius", "analysis.orthogonality_error", "attacks.pgd_l2"),
+    components=(
+        "nn.ParaunitaryConv2d",
+        "nn.ParaunitaryConv1d",
+        "nn.ParaunitaryConvTranspose2d",
+        "nn.OrthogonalLinear",
+        "nn.GroupSort",
+        "nn.LipschitzAvgPool2d",
+        "nn.ConvexSkip",
+        "nn.CayleyConv2d",
+        "nn.SOCConv2d",
+        "analysis.certified_radius",
+        "analysis.orthogonality_error",
+        "attacks.pgd_l2",
+    ),
     curves=(
         Curve("Test accuracy, clean and certified", ("test_acc", "cert_acc"), x="step", ylabel="accuracy"),
         Curve("Training hinge loss", ("train_loss",), logy=True),
     ),
-    summary=("q41_max_sv_dev", "q41_max_inverse_err", "q42_scfac_std", "q42_soc_dev", "q42_rko_mean",
-             "q43_scfac_max_dev", "q43_plain_max_dev", "q45_scfac_s", "q45_cayley_s", "q44_clean_acc", "q44_cert_acc"),
+    summary=(
+        "q41_max_sv_dev",
+        "q41_max_inverse_err",
+        "q42_scfac_std",
+        "q42_soc_dev",
+        "q42_rko_mean",
+        "q43_scfac_max_dev",
+        "q43_plain_max_dev",
+        "q45_scfac_s",
+        "q45_cayley_s",
+        "q44_clean_acc",
+        "q44_cert_acc",
+    ),
     seeds=(0,),
 )

@@ -66,12 +66,19 @@ class Config(ExperimentConfig):
     theory_chains: int = param(64, low=2, help="chains per temperature, started from N(0, I) (card quick A)")
     theory_steps: int = param(2000, low=2, help="T (card: 3000; quick 2000)")
     theory_eta_scale: float = param(0.5, low=0.0, low_inclusive=False, help="eta = scale * 2^d (card: 0.5)")
-    theory_betas: tuple[float, ...] = param((1000.0, 4000.0), low=0.0, low_inclusive=False,
-                                            help="Langevin inverse temperatures; GD (beta = inf) always runs")
+    theory_betas: tuple[float, ...] = param(
+        (1000.0, 4000.0),
+        low=0.0,
+        low_inclusive=False,
+        help="Langevin inverse temperatures; GD (beta = inf) always runs",
+    )
     theory_near: float = param(0.5, low=0.0, low_inclusive=False, help="'near x*' radius / ||x*|| (card T1)")
     theory_sample_every: int = param(10, low=1, help="thinning of the second-half samples for the spread")
-    theory_dtype: str = param("float32", choices=("float32", "float64"),
-                              help="precision of the chains (float32: half the time; the spread agrees)")
+    theory_dtype: str = param(
+        "float32",
+        choices=("float32", "float64"),
+        help="precision of the chains (float32: half the time; the spread agrees)",
+    )
     # --- practice (quick B) ---
     dataset: str = param("digits", choices=("digits", "mnist"), help="images (card: digits; GPU check: MNIST)")
     train_size: int = param(1347, low=1, help="training images of the generator and score model (card: 1347)")
@@ -91,8 +98,11 @@ class Config(ExperimentConfig):
     score_hidden: int = param(256, low=1, help="MLP width / ViT d_model")
     vit_tokens: int = param(16, low=1, help="ViT: the code is read as this many tokens (patch size 1)")
     vit_depth: int = param(4, low=1, help="ViT depth (official 8)")
-    normalisation: str = param("standard", choices=("standard", "minmax"),
-                               help="code normalisation (card quick: standardised; official: global min-max)")
+    normalisation: str = param(
+        "standard",
+        choices=("standard", "minmax"),
+        help="code normalisation (card quick: standardised; official: global min-max)",
+    )
     measurements: tuple[int, ...] = param((12, 24), low=1, help="m values of A ~ N(0, 1/m) (card: 12, 24)")
     noise_std: float = param(0.05, low=0.0, help="y = A x + noise_std * eps (card: 0.05)")
     csgm_steps: int = param(300, low=1, help="CSGM Adam steps")
@@ -101,14 +111,28 @@ class Config(ExperimentConfig):
     csgm_weight: float = param(0.05, low=0.0, help="CSGM ||z||^2 weight (card: 0.05)")
     ilo_steps: int = param(300, low=1, help="ILO projected-Adam steps")
     ilo_lr: float = param(0.05, low=0.0, low_inclusive=False, help="ILO Adam learning rate (SGILO official 0.05)")
-    ilo_radii: tuple[float, ...] = param((16.0, INF), low=0.0, low_inclusive=False,
-                                         help="ILO l1 radius per m (card: 8, inf; ours 16, inf, see deviations)")
-    ilo_grid: tuple[float, ...] = param((4.0, 8.0, 16.0, INF), low=0.0, low_inclusive=False,
-                                        help="radii of the informational best-radius ILO (oracle on the test set)")
-    sgilo_lams: tuple[float, ...] = param((1.5, 1.5), low=0.0,
-                                          help="SGILO score weight tau per m (card's lambda 10, 3 rescaled)")
-    sgilo_t0s: tuple[float, ...] = param((0.3, 0.1), low=0.0, high=1.0, low_inclusive=False,
-                                         help="SGILO score time t0 per m (card: 0.3, 0.1; official 0.01)")
+    ilo_radii: tuple[float, ...] = param(
+        (16.0, INF),
+        low=0.0,
+        low_inclusive=False,
+        help="ILO l1 radius per m (card: 8, inf; ours 16, inf, see deviations)",
+    )
+    ilo_grid: tuple[float, ...] = param(
+        (4.0, 8.0, 16.0, INF),
+        low=0.0,
+        low_inclusive=False,
+        help="radii of the informational best-radius ILO (oracle on the test set)",
+    )
+    sgilo_lams: tuple[float, ...] = param(
+        (1.5, 1.5), low=0.0, help="SGILO score weight tau per m (card's lambda 10, 3 rescaled)"
+    )
+    sgilo_t0s: tuple[float, ...] = param(
+        (0.3, 0.1),
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        help="SGILO score time t0 per m (card: 0.3, 0.1; official 0.01)",
+    )
     sgilo_steps: int = param(300, low=1, help="SGILO iterations (official 300 per round)")
     sgilo_lr: float = param(0.05, low=0.0, low_inclusive=False, help="SGILO Adam lr of the data step (official 0.05)")
     sgilo_temperature: float = param(0.01, low=0.0, help="noise std per step (card: 0.01; official 0.025)")
@@ -121,8 +145,9 @@ class Config(ExperimentConfig):
         per_m = {"ilo_radii": self.ilo_radii, "sgilo_lams": self.sgilo_lams, "sgilo_t0s": self.sgilo_t0s}
         for name, values in per_m.items():
             if len(values) != len(self.measurements):
-                raise ValueError(f"Config.{name}={values!r} must have one entry per measurement count "
-                                 f"{self.measurements!r}")
+                raise ValueError(
+                    f"Config.{name}={values!r} must have one entry per measurement count {self.measurements!r}"
+                )
         if self.sgilo_average > self.sgilo_steps:
             raise ValueError(f"Config.sgilo_average={self.sgilo_average} must be <= sgilo_steps={self.sgilo_steps}")
         if len(self.theory_widths) < 2:
@@ -130,17 +155,36 @@ class Config(ExperimentConfig):
         if self.score_model == "vit" and self.code % self.vit_tokens:
             raise ValueError(f"Config.vit_tokens={self.vit_tokens} must divide code={self.code}")
         if self.dataset == "digits" and self.train_size + self.test_size > 1797:
-            raise ValueError(f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the "
-                             "1797 digits")
+            raise ValueError(
+                f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 1797 digits"
+            )
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(dataset="mnist", theory_steps=3000, train_size=20000, test_size=200, latent=16, code=256,
-                    g1_hidden=512, g2_hidden=1024, vae_steps=20000, vae_batch=256, invert_steps=500,
-                    score_model="vit", score_steps=20000, score_hidden=256, vit_tokens=16, vit_depth=4,
-                    measurements=(16, 39, 78, 196), ilo_radii=(INF, INF, INF, INF),
-                    sgilo_lams=(1.5, 1.5, 1.5, 1.5), sgilo_t0s=(0.3, 0.3, 0.1, 0.1), device="auto"),
+    "paper": Config(
+        dataset="mnist",
+        theory_steps=3000,
+        train_size=20000,
+        test_size=200,
+        latent=16,
+        code=256,
+        g1_hidden=512,
+        g2_hidden=1024,
+        vae_steps=20000,
+        vae_batch=256,
+        invert_steps=500,
+        score_model="vit",
+        score_steps=20000,
+        score_hidden=256,
+        vit_tokens=16,
+        vit_depth=4,
+        measurements=(16, 39, 78, 196),
+        ilo_radii=(INF, INF, INF, INF),
+        sgilo_lams=(1.5, 1.5, 1.5, 1.5),
+        sgilo_t0s=(0.3, 0.3, 0.1, 0.1),
+        device="auto",
+    ),
 }
 
 
@@ -193,7 +237,7 @@ def _run_theory(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     betas = torch.tensor([b for b in temps for _ in range(chains)], dtype=dtype, device=device)[:, None]
     chain_gen = _device_generator(seed, 1, device)
     x0 = torch.randn(len(temps) * chains, k, generator=chain_gen, dtype=dtype, device=device)
-    eta = config.theory_eta_scale * 2.0 ** depth
+    eta = config.theory_eta_scale * 2.0**depth
     samples: list[torch.Tensor] = []
     half = config.theory_steps // 2
 
@@ -266,7 +310,7 @@ def _load_images(config: Config, seed: int) -> tuple[torch.Tensor, torch.Tensor]
         images, _ = load_digits()
         images = images.reshape(len(images), -1) * 2 - 1
         perm = torch.randperm(len(images), generator=gen)
-        train, test = images[perm[: config.train_size]], images[perm[config.train_size:]][: config.test_size]
+        train, test = images[perm[: config.train_size]], images[perm[config.train_size :]][: config.test_size]
     else:
         train_all, _ = load_mnist("train")
         test_all, _ = load_mnist("test")
@@ -277,17 +321,36 @@ def _load_images(config: Config, seed: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _cache_path(config: Config, seed: int) -> Path:
-    keys = ("dataset", "train_size", "test_size", "latent", "code", "g1_hidden", "g2_hidden", "vae_steps",
-            "vae_batch", "vae_lr", "invert_steps", "score_model", "score_steps", "score_batch", "score_lr",
-            "score_hidden", "vit_tokens", "vit_depth", "normalisation")
+    keys = (
+        "dataset",
+        "train_size",
+        "test_size",
+        "latent",
+        "code",
+        "g1_hidden",
+        "g2_hidden",
+        "vae_steps",
+        "vae_batch",
+        "vae_lr",
+        "invert_steps",
+        "score_model",
+        "score_steps",
+        "score_batch",
+        "score_lr",
+        "score_hidden",
+        "vit_tokens",
+        "vit_depth",
+        "normalisation",
+    )
     payload = json.dumps({k: getattr(config, k) for k in keys} | {"seed": seed}, sort_keys=True)
     digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
     root = Path(os.environ.get("ICML22DL_CACHE", Path.home() / ".cache" / "icml22dl"))
     return root / "sgilo" / f"{digest}.pt"
 
 
-def _build_models(config: Config, seed: int, train: torch.Tensor, device: torch.device,
-                  log: RunLog) -> tuple[MLPVAE, nn.Module, torch.Tensor, dict[str, float]]:
+def _build_models(
+    config: Config, seed: int, train: torch.Tensor, device: torch.device, log: RunLog
+) -> tuple[MLPVAE, nn.Module, torch.Tensor, dict[str, float]]:
     """Train (or load from the cache) the split VAE, the training codes and the score model."""
     n = train.shape[1]
     with torch.random.fork_rng(devices=[]):
@@ -309,8 +372,15 @@ def _build_models(config: Config, seed: int, train: torch.Tensor, device: torch.
     else:
         gen = _device_generator(seed, 4, device)
         t = time.perf_counter()
-        losses = train_vae(vae, train, config.vae_steps, config.vae_batch, config.vae_lr, gen,
-                           callback=lambda s, v: log.metrics(s, **{"vae/loss": v}) if s % 100 == 0 else None)
+        losses = train_vae(
+            vae,
+            train,
+            config.vae_steps,
+            config.vae_batch,
+            config.vae_lr,
+            gen,
+            callback=lambda s, v: log.metrics(s, **{"vae/loss": v}) if s % 100 == 0 else None,
+        )
         if losses:
             check_finite(losses[-1], config.vae_steps)
         info["vae_wall_s"] = time.perf_counter() - t
@@ -322,9 +392,16 @@ def _build_models(config: Config, seed: int, train: torch.Tensor, device: torch.
         codes = invert_codes(vae.G2, train, h0, config.invert_steps)
         norm = _normaliser(config, codes)
         t = time.perf_counter()
-        losses = train_score(net, norm(codes), VPSDE(), config.score_steps, config.score_batch, config.score_lr,
-                             _device_generator(seed, 5, device),
-                             callback=lambda s, v: log.metrics(s, **{"score/loss": v}) if s % 100 == 0 else None)
+        losses = train_score(
+            net,
+            norm(codes),
+            VPSDE(),
+            config.score_steps,
+            config.score_batch,
+            config.score_lr,
+            _device_generator(seed, 5, device),
+            callback=lambda s, v: log.metrics(s, **{"score/loss": v}) if s % 100 == 0 else None,
+        )
         if losses:
             check_finite(losses[-1], config.score_steps)
             info["score_final_loss"] = sum(losses[-100:]) / len(losses[-100:])
@@ -378,22 +455,34 @@ def _run_practice(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         def err(x: torch.Tensor) -> torch.Tensor:
             return (x - test).pow(2).mean(dim=1)
 
-        c = csgm(vae, A, y, config.latent, config.csgm_steps, config.csgm_lr, config.csgm_restarts,
-                 config.csgm_weight, gen)
+        c = csgm(
+            vae, A, y, config.latent, config.csgm_steps, config.csgm_lr, config.csgm_restarts, config.csgm_weight, gen
+        )
         with torch.no_grad():
             h0 = vae.G1(c.variable)
-        per_radius = {r: err(ilo(vae.G2, A, y, h0, r, config.ilo_steps, config.ilo_lr).estimate)
-                      for r in dict.fromkeys((config.ilo_radii[i], *config.ilo_grid))}
+        per_radius = {
+            r: err(ilo(vae.G2, A, y, h0, r, config.ilo_steps, config.ilo_lr).estimate)
+            for r in dict.fromkeys((config.ilo_radii[i], *config.ilo_grid))
+        }
         ilo_err = per_radius[config.ilo_radii[i]]
         grid = {r: per_radius[r].mean() for r in config.ilo_grid}
-        common = dict(steps=config.sgilo_steps, lr=config.sgilo_lr, temperature=config.sgilo_temperature,
-                      average=config.sgilo_average, sde=sde, t0=config.sgilo_t0s[i])
+        common = dict(
+            steps=config.sgilo_steps,
+            lr=config.sgilo_lr,
+            temperature=config.sgilo_temperature,
+            average=config.sgilo_average,
+            sde=sde,
+            t0=config.sgilo_t0s[i],
+        )
         sg = sgilo(vae.G2, A, y, h0, score, norm, "faithful", lam=config.sgilo_lams[i], generator=gen, **common)
         flat = sgilo(vae.G2, A, y, h0, score, norm, "faithful", lam=0.0, generator=gen, **common)
         sg_err, flat_err, csgm_err = err(sg.estimate), err(flat.estimate), err(c.estimate)
         values = {
-            "csgm": float(csgm_err.mean()), "ilo": float(ilo_err.mean()), "sgilo": float(sg_err.mean()),
-            "sgilo_noprior": float(flat_err.mean()), "ilo_best": float(min(grid.values())),
+            "csgm": float(csgm_err.mean()),
+            "ilo": float(ilo_err.mean()),
+            "sgilo": float(sg_err.mean()),
+            "sgilo_noprior": float(flat_err.mean()),
+            "ilo_best": float(min(grid.values())),
         }
         for key, value in values.items():
             check_finite(value, m)
@@ -419,21 +508,59 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("sgilo"),
-    components=("inverse.random_relu_generator", "inverse.hv_field", "inverse.langevin",
-                "inverse.stationary_covariance", "inverse.GaussianOperator", "inverse.PartialCirculant",
-                "inverse.Downsampler", "inverse.Inpainting", "inverse.VPSDE", "inverse.dsm_loss",
-                "inverse.ScoreMLP", "inverse.ScoreViT", "inverse.em_reverse_step", "inverse.csgm", "inverse.ilo",
-                "inverse.sgilo", "inverse.MLPVAE"),
+    components=(
+        "inverse.random_relu_generator",
+        "inverse.hv_field",
+        "inverse.langevin",
+        "inverse.stationary_covariance",
+        "inverse.GaussianOperator",
+        "inverse.PartialCirculant",
+        "inverse.Downsampler",
+        "inverse.Inpainting",
+        "inverse.VPSDE",
+        "inverse.dsm_loss",
+        "inverse.ScoreMLP",
+        "inverse.ScoreViT",
+        "inverse.em_reverse_step",
+        "inverse.csgm",
+        "inverse.ilo",
+        "inverse.sgilo",
+        "inverse.MLPVAE",
+    ),
     curves=(
-        Curve("Mean distance of the chains to x*", ("theory/dist_gd", "theory/dist_b1000", "theory/dist_b4000"),
-              ylabel="||x - x*||", logy=True),
-        Curve("Reconstruction MSE per pixel vs measurements m",
-              ("practice/csgm", "practice/ilo", "practice/sgilo", "practice/sgilo_noprior"),
-              x="step", ylabel="MSE", logy=True),
+        Curve(
+            "Mean distance of the chains to x*",
+            ("theory/dist_gd", "theory/dist_b1000", "theory/dist_b4000"),
+            ylabel="||x - x*||",
+            logy=True,
+        ),
+        Curve(
+            "Reconstruction MSE per pixel vs measurements m",
+            ("practice/csgm", "practice/ilo", "practice/sgilo", "practice/sgilo_noprior"),
+            x="step",
+            ylabel="MSE",
+            logy=True,
+        ),
         Curve("Score model DSM loss", ("score/loss",)),
     ),
-    summary=("theory_near_frac", "theory_spread_ratio_b1000", "theory_spread_ratio_b4000", "theory_spread_scaling",
-             "csgm_m12", "ilo_m12", "sgilo_m12", "sgilo_noprior_m12", "ilo_best_m12", "sgilo_ilo_ratio_std_m12",
-             "csgm_m24", "ilo_m24", "sgilo_m24", "sgilo_noprior_m24", "ilo_best_m24", "sgilo_ilo_ratio_std_m24",
-             "theory_wall_s", "practice_wall_s"),
+    summary=(
+        "theory_near_frac",
+        "theory_spread_ratio_b1000",
+        "theory_spread_ratio_b4000",
+        "theory_spread_scaling",
+        "csgm_m12",
+        "ilo_m12",
+        "sgilo_m12",
+        "sgilo_noprior_m12",
+        "ilo_best_m12",
+        "sgilo_ilo_ratio_std_m12",
+        "csgm_m24",
+        "ilo_m24",
+        "sgilo_m24",
+        "sgilo_noprior_m24",
+        "ilo_best_m24",
+        "sgilo_ilo_ratio_std_m24",
+        "theory_wall_s",
+        "practice_wall_s",
+    ),
 )

@@ -52,16 +52,31 @@ class Config(ExperimentConfig):
     init_std: float = param(1e-8, low=0.0, low_inclusive=False, help="sigma_0 of u, v (official 1e-8)")
     ratio_consistency: float = param(0.0, low=0.0, help="SOP+ lambda_C (0.9); needs two views")
     ratio_balance: float = param(0.0, low=0.0, help="SOP+ lambda_B (0.1)")
-    test_fraction: float = param(0.33, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False,
-                                 help="digits: stratified test share (card: 67/33)")
+    test_fraction: float = param(
+        0.33,
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        high_inclusive=False,
+        help="digits: stratified test share (card: 67/33)",
+    )
     amp: bool = param(False, help="bfloat16 autocast on CUDA")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(dataset="cifar10", sym_rate=0.5, asym_rate=0.0, epochs=40, batch_size=128, lr_u=10.0,
-                    lr_v=10.0, amp=True, device="auto"),
+    "paper": Config(
+        dataset="cifar10",
+        sym_rate=0.5,
+        asym_rate=0.0,
+        epochs=40,
+        batch_size=128,
+        lr_u=10.0,
+        lr_v=10.0,
+        amp=True,
+        device="auto",
+    ),
 }
 
 
@@ -114,22 +129,41 @@ class _Prep:
 @torch.no_grad()
 def _accuracy(model: nn.Module, prep: _Prep, x: Tensor, y: Tensor, batch: int = 1000) -> float:
     model.eval()
-    hits = sum(int((model(prep(x[i:i + batch], False)).argmax(1) == y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    hits = sum(
+        int((model(prep(x[i : i + batch], False)).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch)
+    )
     model.train()
     return hits / len(x)
 
 
-def _train(config: Config, method: str, model: nn.Module, prep: _Prep, x: Tensor, y_noisy: Tensor, x_test: Tensor,
-           y_test: Tensor, seed: int, tag: str, log: RunLog, device: torch.device) -> tuple[nn.Module, SOPLoss | None]:
+def _train(
+    config: Config,
+    method: str,
+    model: nn.Module,
+    prep: _Prep,
+    x: Tensor,
+    y_noisy: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    seed: int,
+    tag: str,
+    log: RunLog,
+    device: torch.device,
+) -> tuple[nn.Module, SOPLoss | None]:
     n = len(x)
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                          weight_decay=config.weight_decay)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(n / config.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * steps_per_epoch)
     criterion = sop_opt = None
     if method == "sop":
-        criterion = SOPLoss(n, 10, config.ratio_consistency, config.ratio_balance, init_std=config.init_std,
-                            generator=derive_generator(seed, 3)).to(device)
+        criterion = SOPLoss(
+            n,
+            10,
+            config.ratio_consistency,
+            config.ratio_balance,
+            init_std=config.init_std,
+            generator=derive_generator(seed, 3),
+        ).to(device)
         sop_opt = criterion.make_optimizer(config.lr_u, config.lr_v)
     order_gen = derive_generator(seed, 2)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
@@ -139,7 +173,7 @@ def _train(config: Config, method: str, model: nn.Module, prep: _Prep, x: Tensor
         order = torch.randperm(n, generator=order_gen).to(device)
         total = 0.0
         for i in range(steps_per_epoch):
-            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             with autocast:
                 logits = model(prep(x[idx], True)).float()
             if criterion is None:
@@ -158,8 +192,10 @@ def _train(config: Config, method: str, model: nn.Module, prep: _Prep, x: Tensor
             step += 1
         check_finite(total, step)
         if epoch % 10 == 0 or epoch == config.epochs:
-            values = {f"{tag}_{method}/train_loss": total / steps_per_epoch,
-                      f"{tag}_{method}/test_acc": _accuracy(model, prep, x_test, y_test)}
+            values = {
+                f"{tag}_{method}/train_loss": total / steps_per_epoch,
+                f"{tag}_{method}/test_acc": _accuracy(model, prep, x_test, y_test),
+            }
             log.metrics(epoch, **values)
     return model, criterion
 
@@ -185,8 +221,9 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         metrics[f"{tag}_realised_rate"] = float(flipped.float().mean())
         for method in ("ce", "sop"):
             t0 = time.perf_counter()
-            model, criterion = _train(config, method, copy.deepcopy(initial), prep, x_train, y_noisy, x_test, y_test,
-                                      seed, tag, log, device)
+            model, criterion = _train(
+                config, method, copy.deepcopy(initial), prep, x_train, y_noisy, x_test, y_test, seed, tag, log, device
+            )
             metrics[f"{tag}_{method}_acc"] = _accuracy(model, prep, x_test, y_test)
             metrics[f"{tag}_{method}_wall_s"] = time.perf_counter() - t0
             if criterion is not None:
@@ -205,13 +242,27 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("sop"),
-    components=("losses.SOPLoss", "losses.noise_detection_auroc", "data.IndexedDataset", "data.TwoViewDataset",
-                "data.WeakStrongAugment", "nn.MLPClassifier"),
+    components=(
+        "losses.SOPLoss",
+        "losses.noise_detection_auroc",
+        "data.IndexedDataset",
+        "data.TwoViewDataset",
+        "data.WeakStrongAugment",
+        "nn.MLPClassifier",
+    ),
     curves=(
         Curve("Test accuracy, 40 % symmetric noise", ("sym_ce/test_acc", "sym_sop/test_acc"), ylabel="accuracy"),
         Curve("Test accuracy, 40 % asymmetric noise", ("asym_ce/test_acc", "asym_sop/test_acc"), ylabel="accuracy"),
         Curve("Training loss, symmetric noise", ("sym_ce/train_loss", "sym_sop/train_loss"), logy=True),
     ),
-    summary=("sym_ce_acc", "sym_sop_acc", "sym_auroc", "asym_ce_acc", "asym_sop_acc", "asym_auroc",
-             "sym_corrected_label_acc", "run_wall_s"),
+    summary=(
+        "sym_ce_acc",
+        "sym_sop_acc",
+        "sym_auroc",
+        "asym_ce_acc",
+        "asym_sop_acc",
+        "asym_auroc",
+        "sym_corrected_label_acc",
+        "run_wall_s",
+    ),
 )

@@ -19,8 +19,6 @@ import statistics
 import time
 from dataclasses import dataclass
 
-import torch
-
 from icml22dl.analysis.diagonal_nets import (
     gaussian_test_error,
     gf_solution,
@@ -44,17 +42,21 @@ class Config(ExperimentConfig):
     sparsity: int = param(3, low=0, help="unit entries of beta* (card 13 quick)")
     alphas: tuple[float, ...] = param((0.1,), low=0.0, low_inclusive=False, help="init scales (card 13 quick: 0.1)")
     mus: tuple[float, ...] = param((1.0, 0.5, 0.0), low=0.0, help="feature means mu (card 13: 1, 0.5, 0 = centred)")
-    fractions: tuple[float, ...] = param((0.02, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0), low=0.0, low_inclusive=False,
-                                         help="eta = f * 2 / s0 (card 13 table)")
-    gf_fraction: float = param(0.02, low=0.0, low_inclusive=False, help="f of the gradient-flow-like reference (card 13)")
+    fractions: tuple[float, ...] = param(
+        (0.02, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0), low=0.0, low_inclusive=False, help="eta = f * 2 / s0 (card 13 table)"
+    )
+    gf_fraction: float = param(
+        0.02, low=0.0, low_inclusive=False, help="f of the gradient-flow-like reference (card 13)"
+    )
     large_fraction: float = param(0.8, low=0.0, low_inclusive=False, help="f of criterion 1 (card 13)")
     centred_fraction: float = param(0.2, low=0.0, low_inclusive=False, help="f of the centred control (card 13)")
     problems: int = param(5, low=1, help="independent problems per seed; medians over them (card 13: 5 seeds)")
     max_steps: int = param(100_000, low=1, help="GD step cap (card 13)")
     tol: float = param(1e-8, low=0.0, low_inclusive=False, help="stop when L < tol (card 13)")
     diverge_at: float = param(1e12, low=0.0, low_inclusive=False, help="divergence when L > this (card 13)")
-    l1_proxy_alpha: float = param(1e-3, low=0.0, low_inclusive=False,
-                                  help="alpha of the exact GF solution used as l1-minimiser proxy (card 13)")
+    l1_proxy_alpha: float = param(
+        1e-3, low=0.0, low_inclusive=False, help="alpha of the exact GF solution used as l1-minimiser proxy (card 13)"
+    )
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="unused: the runs are tiny and use the CPU")
 
     def check(self) -> None:
@@ -71,9 +73,15 @@ class Config(ExperimentConfig):
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(dim=1000, examples=100, sparsity=5, alphas=(0.01, 0.03, 0.1, 0.3), problems=20,
-                    fractions=(0.02, 0.1, 0.2, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0),
-                    device="auto"),
+    "paper": Config(
+        dim=1000,
+        examples=100,
+        sparsity=5,
+        alphas=(0.01, 0.03, 0.1, 0.3),
+        problems=20,
+        fractions=(0.02, 0.1, 0.2, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0),
+        device="auto",
+    ),
 }
 
 
@@ -103,16 +111,26 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             if mu == mu_pos:  # informational references: NaN when Newton stalls (never gates)
                 for alpha_ref, out in ((main_alpha, gf_errors), (config.l1_proxy_alpha, l1_errors)):
                     try:
-                        out.append(gaussian_test_error(gf_solution(data.X, data.y, alpha_ref, max_iter=100),
-                                                       data.beta_star, mu))
+                        out.append(
+                            gaussian_test_error(
+                                gf_solution(data.X, data.y, alpha_ref, max_iter=100), data.beta_star, mu
+                            )
+                        )
                     except RuntimeError:
                         out.append(math.nan)
             for alpha in config.alphas:
                 s0 = init_sharpness(data.X, alpha)
                 for f in config.fractions:
                     eta = f * 2.0 / s0
-                    result = diagonal_gd(data.X, data.y, alpha, eta, max_steps=config.max_steps, tol=config.tol,
-                                         diverge_at=config.diverge_at)
+                    result = diagonal_gd(
+                        data.X,
+                        data.y,
+                        alpha,
+                        eta,
+                        max_steps=config.max_steps,
+                        tol=config.tol,
+                        diverge_at=config.diverge_at,
+                    )
                     attempted += 1
                     tag = _tag(mu, f, alpha)
                     ok = result.status == "converged"
@@ -130,9 +148,14 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             tag = _tag(mu, f, main_alpha)
             metrics[f"{tag}_median_test_error"] = _median(errors[tag])
             metrics[f"{tag}_converged"] = statistics.fmean(converged[tag])
-            log.metrics(k * len(config.fractions) + config.fractions.index(f), f=f,
-                        **{f"mu{mu:g}/median_test_error": metrics[f"{tag}_median_test_error"],
-                           f"mu{mu:g}/converged": metrics[f"{tag}_converged"]})
+            log.metrics(
+                k * len(config.fractions) + config.fractions.index(f),
+                f=f,
+                **{
+                    f"mu{mu:g}/median_test_error": metrics[f"{tag}_median_test_error"],
+                    f"mu{mu:g}/converged": metrics[f"{tag}_converged"],
+                },
+            )
     for alpha in config.alphas:
         if alpha != main_alpha:
             for mu in config.mus:
@@ -144,7 +167,12 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     large_tag = _tag(mu_pos, config.large_fraction, main_alpha)
     centred_gf = _tag(0.0, config.gf_fraction, main_alpha)
     centred_large = _tag(0.0, config.centred_fraction, main_alpha)
-    for name, tag in (("gf", gf_tag), ("large", large_tag), ("centred_gf", centred_gf), ("centred_large", centred_large)):
+    for name, tag in (
+        ("gf", gf_tag),
+        ("large", large_tag),
+        ("centred_gf", centred_gf),
+        ("centred_large", centred_large),
+    ):
         for problem, value in enumerate(errors[tag]):
             metrics[f"{name}_test_error_problem{problem}"] = value
     metrics.update(
@@ -169,16 +197,39 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("step_size_bias"),
-    components=("nn.DiagonalLinearNet", "nn.diagonal_gd", "analysis.q_alpha", "analysis.gf_solution",
-                "analysis.kkt_residual", "analysis.gn_sharpness", "analysis.init_sharpness", "analysis.weighted_l1",
-                "analysis.stability_bound", "analysis.gaussian_test_error", "data.sparse_regression_data"),
+    components=(
+        "nn.DiagonalLinearNet",
+        "nn.diagonal_gd",
+        "analysis.q_alpha",
+        "analysis.gf_solution",
+        "analysis.kkt_residual",
+        "analysis.gn_sharpness",
+        "analysis.init_sharpness",
+        "analysis.weighted_l1",
+        "analysis.stability_bound",
+        "analysis.gaussian_test_error",
+        "data.sparse_regression_data",
+    ),
     curves=(
-        Curve("Median test error against the step size f = eta s0 / 2",
-              ("mu1/median_test_error", "mu0.5/median_test_error", "mu0/median_test_error"), x="f", logy=True),
+        Curve(
+            "Median test error against the step size f = eta s0 / 2",
+            ("mu1/median_test_error", "mu0.5/median_test_error", "mu0/median_test_error"),
+            x="f",
+            logy=True,
+        ),
         Curve("Fraction of converged runs", ("mu1/converged", "mu0.5/converged", "mu0/converged"), x="f"),
     ),
-    summary=("step_size_gain", "large_converged", "centred_ratio", "max_weighted_l1_ratio", "max_sharpness_ratio",
-             "max_kkt_residual", "converged_runs", "attempted_runs", "gf_exact_median_test_error",
-             "l1_proxy_median_test_error"),
+    summary=(
+        "step_size_gain",
+        "large_converged",
+        "centred_ratio",
+        "max_weighted_l1_ratio",
+        "max_sharpness_ratio",
+        "max_kkt_residual",
+        "converged_runs",
+        "attempted_runs",
+        "gf_exact_median_test_error",
+        "l1_proxy_median_test_error",
+    ),
     seeds=(0, 1, 2),
 )

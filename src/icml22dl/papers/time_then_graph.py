@@ -70,27 +70,56 @@ class Config(ExperimentConfig):
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(train_graphs=2000, test_graphs=1000, dyn_epochs=40, dyn_batch=100, covid_epochs=100,
-                    buggy_baseline=True, device="auto"),
+    "paper": Config(
+        train_graphs=2000,
+        test_graphs=1000,
+        dyn_epochs=40,
+        dyn_batch=100,
+        covid_epochs=100,
+        buggy_baseline=True,
+        device="auto",
+    ),
 }
 
 
 def _to(signal: DynamicGraphSignal, device: torch.device) -> DynamicGraphSignal:
     move = lambda t: None if t is None else t.to(device)  # noqa: E731
-    return DynamicGraphSignal([e.to(device) for e in signal.edge_indices],
-                              None if signal.edge_weights is None else [w.to(device) for w in signal.edge_weights],
-                              signal.features.to(device), move(signal.targets), move(signal.label), move(signal.batch))
+    return DynamicGraphSignal(
+        [e.to(device) for e in signal.edge_indices],
+        None if signal.edge_weights is None else [w.to(device) for w in signal.edge_weights],
+        signal.features.to(device),
+        move(signal.targets),
+        move(signal.label),
+        move(signal.batch),
+    )
 
 
 def _agg_to(agg, device: torch.device):
     from icml22dl.graphs.temporal import Aggregated
 
-    return Aggregated(agg.edge_index.to(device), agg.edge_history.to(device), agg.node_history.to(device),
-                      None if agg.batch is None else agg.batch.to(device), agg.num_graphs, agg.pad_value)
+    return Aggregated(
+        agg.edge_index.to(device),
+        agg.edge_history.to(device),
+        agg.node_history.to(device),
+        None if agg.batch is None else agg.batch.to(device),
+        agg.num_graphs,
+        agg.pad_value,
+    )
 
 
-def _train_epochs(model, batches, loss_fn, epochs: int, lr: float, weight_decay: float, clip: float | None,
-                  generator: torch.Generator, evaluate, log: RunLog, prefix: str):
+def _train_epochs(
+    model,
+    batches,
+    loss_fn,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    clip: float | None,
+    generator: torch.Generator,
+    evaluate,
+    log: RunLog,
+    prefix: str,
+):
     """Shared loop: Adam, batches in a fresh order each epoch, ``evaluate()`` after each epoch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     train_time, history = 0.0, []
@@ -129,7 +158,7 @@ def _run_dyncsl(config: Config, seed: int, log: RunLog, device: torch.device) ->
     def batched(samples):
         out = []
         for i in range(0, len(samples), config.dyn_batch):
-            signal = DynamicGraphSignal.collate(samples[i:i + config.dyn_batch])
+            signal = DynamicGraphSignal.collate(samples[i : i + config.dyn_batch])
             out.append((_to(signal, device), _agg_to(aggregate(signal), device)))
         return out
 
@@ -143,8 +172,16 @@ def _run_dyncsl(config: Config, seed: int, log: RunLog, device: torch.device) ->
         if kind == "tag":
             model = GCNGRU(1, config.patterns, config.dyn_hidden, gnn="sum", act="tanh", readout="mean")
         else:
-            model = TimeThenGraph(2, 2, config.patterns, config.dyn_hidden, gnn="sum", act="tanh", readout="mean",
-                                  edge_encoder="seq" if kind == "ttg" else "count")
+            model = TimeThenGraph(
+                2,
+                2,
+                config.patterns,
+                config.dyn_hidden,
+                gnn="sum",
+                act="tanh",
+                readout="mean",
+                edge_encoder="seq" if kind == "ttg" else "count",
+            )
         model.to(device)
         pick = (lambda b: b[0]) if kind == "tag" else (lambda b: b[1])
 
@@ -155,8 +192,19 @@ def _run_dyncsl(config: Config, seed: int, log: RunLog, device: torch.device) ->
             correct = sum((m(pick(b)).argmax(1) == b[0].label).sum().item() for b in test_batches)
             return {"test_acc": correct / len(test)}
 
-        history, ms = _train_epochs(model, train_batches, loss_fn, config.dyn_epochs, config.dyn_lr, 0.0, None,
-                                    derive_generator(seed, 2), evaluate, log, f"dyncsl/{kind}")
+        history, ms = _train_epochs(
+            model,
+            train_batches,
+            loss_fn,
+            config.dyn_epochs,
+            config.dyn_lr,
+            0.0,
+            None,
+            derive_generator(seed, 2),
+            evaluate,
+            log,
+            f"dyncsl/{kind}",
+        )
         metrics[f"dyncsl_{kind}_acc"] = history[-1]["test_acc"]
         metrics[f"dyncsl_{kind}_train_loss"] = history[-1]["train_loss"]
         metrics[f"dyncsl_{kind}_ms_per_epoch"] = ms
@@ -175,7 +223,7 @@ def _covid_data(config: Config, seed: int):
     perm = torch.randperm(n, generator=gen)
     parts = torch.tensor(config.split, dtype=torch.float64)
     bounds = (parts.cumsum(0) / parts.sum() * n).round().long().tolist()
-    split_ids = (perm[:bounds[0]], perm[bounds[0]:bounds[1]], perm[bounds[1]:])
+    split_ids = (perm[: bounds[0]], perm[bounds[0] : bounds[1]], perm[bounds[1] :])
     masks = []
     for ids in split_ids:
         mask = torch.zeros(n, dtype=torch.bool)
@@ -197,7 +245,7 @@ def _covid_data(config: Config, seed: int):
     batches = []
     prep = time.perf_counter()
     for i in range(0, len(order), config.covid_batch):
-        group = [windows[j] for j in order[i:i + config.covid_batch]]
+        group = [windows[j] for j in order[i : i + config.covid_batch]]
         batched = DynamicGraphSignal.collate(group)
         batches.append((batched, aggregate(batched), batched.targets.reshape(-1)))
     prep = time.perf_counter() - prep
@@ -244,8 +292,19 @@ def _run_covid(config: Config, seed: int, log: RunLog, device: torch.device) -> 
                 out[f"{name}_rmse"] = F.mse_loss(pred[sel], full_y[sel]).sqrt().item()
             return out
 
-        history, ms = _train_epochs(model, batches, loss_fn, config.covid_epochs, config.covid_lr, config.covid_wd,
-                                    config.covid_clip, derive_generator(seed, 5), evaluate, log, f"covid/{kind}")
+        history, ms = _train_epochs(
+            model,
+            batches,
+            loss_fn,
+            config.covid_epochs,
+            config.covid_lr,
+            config.covid_wd,
+            config.covid_clip,
+            derive_generator(seed, 5),
+            evaluate,
+            log,
+            f"covid/{kind}",
+        )
         best = min(range(len(history)), key=lambda i: history[i]["val_rmse"])
         metrics[f"covid_{kind}_val_rmse"] = history[best]["val_rmse"]
         metrics[f"covid_{kind}_test_rmse"] = history[best]["test_rmse"]
@@ -280,15 +339,38 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("time_then_graph"),
-    components=("graphs.TimeThenGraph", "graphs.WindowAggregator", "graphs.HistoryEncoder", "graphs.GCNGRU",
-                "graphs.EvolveGCNO", "data.DynamicGraphSignal", "data.dyncsl_like", "data.load_england_covid"),
-    curves=(
-        Curve("DynCSL-like test accuracy (TaG, TtG, presence-count TtG)",
-              ("dyncsl/tag/test_acc", "dyncsl/ttg/test_acc", "dyncsl/count/test_acc"), ylabel="accuracy"),
-        Curve("England-COVID validation RMSE (normalised)",
-              ("covid/ttg/val_rmse", "covid/gcngru/val_rmse", "covid/evolvegcno/val_rmse"), ylabel="RMSE", logy=True),
+    components=(
+        "graphs.TimeThenGraph",
+        "graphs.WindowAggregator",
+        "graphs.HistoryEncoder",
+        "graphs.GCNGRU",
+        "graphs.EvolveGCNO",
+        "data.DynamicGraphSignal",
+        "data.dyncsl_like",
+        "data.load_england_covid",
     ),
-    summary=("dyncsl_tag_acc", "dyncsl_ttg_acc", "dyncsl_count_acc", "covid_ttg_test_rmse", "covid_gcngru_test_rmse",
-             "covid_evolvegcno_test_rmse", "covid_ttg_ms_per_epoch", "covid_gcngru_ms_per_epoch",
-             "covid_evolvegcno_ms_per_epoch"),
+    curves=(
+        Curve(
+            "DynCSL-like test accuracy (TaG, TtG, presence-count TtG)",
+            ("dyncsl/tag/test_acc", "dyncsl/ttg/test_acc", "dyncsl/count/test_acc"),
+            ylabel="accuracy",
+        ),
+        Curve(
+            "England-COVID validation RMSE (normalised)",
+            ("covid/ttg/val_rmse", "covid/gcngru/val_rmse", "covid/evolvegcno/val_rmse"),
+            ylabel="RMSE",
+            logy=True,
+        ),
+    ),
+    summary=(
+        "dyncsl_tag_acc",
+        "dyncsl_ttg_acc",
+        "dyncsl_count_acc",
+        "covid_ttg_test_rmse",
+        "covid_gcngru_test_rmse",
+        "covid_evolvegcno_test_rmse",
+        "covid_ttg_ms_per_epoch",
+        "covid_gcngru_ms_per_epoch",
+        "covid_evolvegcno_ms_per_epoch",
+    ),
 )

@@ -62,7 +62,9 @@ def check_report(html: Path, screenshot: Path | None = None, timeout_s: float = 
         raise ImportError(f"the browser check needs Playwright: pip install 'icml22dl[browser]' ({error})") from None
     executable = find_chromium()
     if executable is None:
-        raise FileNotFoundError("no Chromium found: set ICML22DL_CHROMIUM or install chromium (apt-get install chromium)")
+        raise FileNotFoundError(
+            "no Chromium found: set ICML22DL_CHROMIUM or install chromium (apt-get install chromium)"
+        )
     html = Path(html).resolve()
     screenshot = Path(screenshot) if screenshot else html.with_name("report.png")
     errors: list[str] = []

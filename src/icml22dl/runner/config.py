@@ -21,8 +21,9 @@ import hashlib
 import json
 import math
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 HASH_LENGTH = 12
 
@@ -103,9 +104,7 @@ class ExperimentConfig:
                 items = value if isinstance(value, tuple) else (value,)
                 for item in items:
                     if not _in_range(item, meta):
-                        raise ValueError(
-                            f"{name}.{f.name}={value!r} is out of range: must be {_range_text(meta)}"
-                        )
+                        raise ValueError(f"{name}.{f.name}={value!r} is out of range: must be {_range_text(meta)}")
         self.check()
 
     def check(self) -> None:
@@ -115,17 +114,15 @@ class ExperimentConfig:
         """The config as a JSON-ready dict (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def replace(self, **changes: Any) -> "ExperimentConfig":
+    def replace(self, **changes: Any) -> ExperimentConfig:
         """A validated copy with ``changes`` applied; unknown field names raise ``ValueError``."""
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise ValueError(
-                f"{type(self).__name__} has no field {unknown[0]!r}; fields: {sorted(known)}"
-            )
+            raise ValueError(f"{type(self).__name__} has no field {unknown[0]!r}; fields: {sorted(known)}")
         return dataclasses.replace(self, **changes)
 
-    def with_overrides(self, assignments: Sequence[str]) -> "ExperimentConfig":
+    def with_overrides(self, assignments: Sequence[str]) -> ExperimentConfig:
         """Apply CLI assignments ``["field=value", ...]``, each value parsed by the field's type."""
         hints = typing.get_type_hints(type(self))
         fields = {f.name: f for f in dataclasses.fields(self)}
@@ -136,9 +133,7 @@ class ExperimentConfig:
             if not sep:
                 raise ValueError(f"--set {assignment!r}: expected field=value")
             if key not in fields:
-                raise ValueError(
-                    f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}"
-                )
+                raise ValueError(f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}")
             changes[key] = parse_value(key, text.strip(), hints[key])
         return self.replace(**changes)
 
@@ -153,9 +148,7 @@ class ExperimentConfig:
         rows = []
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            allowed = (
-                "one of " + ", ".join(map(str, meta["choices"])) if meta.get("choices") else _range_text(meta)
-            )
+            allowed = "one of " + ", ".join(map(str, meta["choices"])) if meta.get("choices") else _range_text(meta)
             rows.append((f.name, _type_name(hints[f.name]), f.default, allowed, meta.get("help", "")))
         return rows
 

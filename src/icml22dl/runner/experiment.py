@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from icml22dl.runner.claims import Claim
 from icml22dl.runner.config import ExperimentConfig

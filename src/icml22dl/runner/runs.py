@@ -11,10 +11,11 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -186,7 +187,9 @@ def judge(
     """Judge the claim from the seeds' ``result.json`` files and write ``claim.json``."""
     config_hash = config.config_hash()
     results = {seed: RunDir(root, paper.slug, config_hash, seed).load_result() for seed in seeds}
-    record = paper.claim.judge(scale, {seed: r["metrics"] if r["status"] == "ok" else {} for seed, r in results.items()})
+    record = paper.claim.judge(
+        scale, {seed: r["metrics"] if r["status"] == "ok" else {} for seed, r in results.items()}
+    )
     record.update(
         config_hash=config_hash,
         config=config.to_dict(),

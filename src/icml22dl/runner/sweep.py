@@ -11,9 +11,10 @@ import dataclasses
 import itertools
 import time
 import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from icml22dl.runner.config import ExperimentConfig
 from icml22dl.runner.experiment import Paper
@@ -62,12 +63,22 @@ class SweepPlan:
 def changed_fields(config: ExperimentConfig, base: ExperimentConfig | None = None) -> dict[str, Any]:
     """The fields where ``config`` differs from ``base`` (default: the class defaults)."""
     base = base or type(config)()
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-            if getattr(config, f.name) != getattr(base, f.name)}
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(base, f.name)
+    }
 
 
-def plan_sweep(paper: Paper, configs: Sequence[ExperimentConfig], seeds: Sequence[int], root: Path, scale: str,
-               threads: int = 1, quiet: bool = True) -> SweepPlan:
+def plan_sweep(
+    paper: Paper,
+    configs: Sequence[ExperimentConfig],
+    seeds: Sequence[int],
+    root: Path,
+    scale: str,
+    threads: int = 1,
+    quiet: bool = True,
+) -> SweepPlan:
     """Every (config, seed) run of a sweep."""
     return SweepPlan(tuple(RunTask(paper, c, s, Path(root), scale, threads, quiet) for c in configs for s in seeds))
 

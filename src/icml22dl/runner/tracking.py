@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from icml22dl.runner.executors import MissingExtraError
 from icml22dl.runner.store import RunDir
@@ -68,7 +69,9 @@ class TensorBoardTracker:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:
-            raise MissingExtraError(f"tensorboard is needed for --track tensorboard: pip install 'icml22dl[track]' ({error})") from None
+            raise MissingExtraError(
+                f"tensorboard is needed for --track tensorboard: pip install 'icml22dl[track]' ({error})"
+            ) from None
         self._writer_class = SummaryWriter
         self.log_dir = log_dir
 
@@ -89,7 +92,9 @@ class TensorBoardTracker:
         folder = self.log_dir / record["slug"] / record["config_hash"] / "claim"
         with self._writer_class(log_dir=str(folder)) as writer:
             lines = [f"**{record['verdict']}** ({record['scale']}, seeds {record['seeds']})"]
-            lines += [f"- {c['id']}: {c['value']} {c['op']} {c['threshold']}: {c['verdict']}" for c in record["criteria"]]
+            lines += [
+                f"- {c['id']}: {c['value']} {c['op']} {c['threshold']}: {c['verdict']}" for c in record["criteria"]
+            ]
             writer.add_text("verdict", "\n".join(lines))
 
 
@@ -103,7 +108,9 @@ class MLflowTracker:
             from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient
         except ImportError as error:
-            raise MissingExtraError(f"mlflow is needed for --track mlflow: pip install 'icml22dl[track]' ({error})") from None
+            raise MissingExtraError(
+                f"mlflow is needed for --track mlflow: pip install 'icml22dl[track]' ({error})"
+            ) from None
         self.uri = uri
         self._client = MlflowClient(tracking_uri=uri)
         self._metric, self._param = Metric, Param
@@ -115,15 +122,23 @@ class MLflowTracker:
 
     def _log(self, run_id: str, metrics: list[Any], params: list[Any]) -> None:
         for start in range(0, max(len(metrics), len(params), 1), self.BATCH):
-            self._client.log_batch(run_id, metrics=metrics[start : start + self.BATCH],
-                                   params=params[start : start + self.BATCH])
+            self._client.log_batch(
+                run_id, metrics=metrics[start : start + self.BATCH], params=params[start : start + self.BATCH]
+            )
 
     def log_run(self, run_dir: RunDir) -> None:
         result = run_dir.load_result()
         now = int(time.time() * 1000)
-        tags = {"slug": run_dir.slug, "scale": result["scale"], "seed": str(run_dir.seed),
-                "config_hash": run_dir.config_hash, "status": result["status"]}
-        run = self._client.create_run(self._experiment(run_dir.slug), run_name=f"{run_dir.config_hash}/seed_{run_dir.seed}", tags=tags)
+        tags = {
+            "slug": run_dir.slug,
+            "scale": result["scale"],
+            "seed": str(run_dir.seed),
+            "config_hash": run_dir.config_hash,
+            "status": result["status"],
+        }
+        run = self._client.create_run(
+            self._experiment(run_dir.slug), run_name=f"{run_dir.config_hash}/seed_{run_dir.seed}", tags=tags
+        )
         metrics = [self._metric(key, value, now, step) for step, key, value in _step_metrics(run_dir)]
         metrics += [self._metric(f"final/{key}", value, now, 0) for key, value in _final_metrics(result).items()]
         params = [self._param(key, json.dumps(value)[:500]) for key, value in sorted(result["config"].items())]
@@ -132,12 +147,21 @@ class MLflowTracker:
 
     def log_claim(self, record: dict[str, Any]) -> None:
         now = int(time.time() * 1000)
-        tags = {"slug": record["slug"], "scale": record["scale"], "config_hash": record["config_hash"],
-                "verdict": record["verdict"], "seeds": ",".join(map(str, record["seeds"]))}
-        run = self._client.create_run(self._experiment(record["slug"]), run_name=f"{record['config_hash']}/claim", tags=tags)
-        metrics = [self._metric(f"criterion/{c['id']}", float(c["value"]), now, 0)
-                   for c in record["criteria"] if c["value"] is not None]
+        tags = {
+            "slug": record["slug"],
+            "scale": record["scale"],
+            "config_hash": record["config_hash"],
+            "verdict": record["verdict"],
+            "seeds": ",".join(map(str, record["seeds"])),
+        }
+        run = self._client.create_run(
+            self._experiment(record["slug"]), run_name=f"{record['config_hash']}/claim", tags=tags
+        )
+        metrics = [
+            self._metric(f"criterion/{c['id']}", float(c["value"]), now, 0)
+            for c in record["criteria"]
+            if c["value"] is not None
+        ]
         params = [self._param(key, json.dumps(value)[:500]) for key, value in sorted(record["config"].items())]
         self._log(run.info.run_id, metrics, params)
         self._client.set_terminated(run.info.run_id)
-
