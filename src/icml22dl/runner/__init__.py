@@ -11,12 +11,12 @@ from icml22dl.runner.claims import (
     load_claim,
     load_targets,
 )
-from icml22dl.runner.config import ExperimentConfig, config_hash, param
+from icml22dl.runner.config import ConfigBlock, ExperimentConfig, config_hash, param
 from icml22dl.runner.device import DEVICES, resolve_device
 from icml22dl.runner.executors import EXECUTORS, map_tasks
 from icml22dl.runner.experiment import SCALES, Curve, Paper
 from icml22dl.runner.runs import RunTask, compute_runs, judge, run_claim, run_one
-from icml22dl.runner.seeds import derive_generator, parse_seeds, seed_everything
+from icml22dl.runner.seeds import derive_generator, derive_seed, parse_seeds, seed_everything, torch_seeded
 from icml22dl.runner.store import RunDir, RunLog, null_log, read_json, write_json_atomic
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Criterion",
     "Curve",
     "Diverged",
+    "ConfigBlock",
     "ExperimentConfig",
     "Paper",
     "RunDir",
@@ -51,5 +52,7 @@ __all__ = [
     "run_claim",
     "run_one",
     "seed_everything",
+    "torch_seeded",
+    "derive_seed",
     "write_json_atomic",
 ]

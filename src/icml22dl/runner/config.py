@@ -19,11 +19,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from icml22dl.validation import in_range, range_text
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 HASH_LENGTH = 12
 
@@ -59,28 +63,31 @@ def param(
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
-    parts = []
-    if meta.get("low") is not None:
-        parts.append(f"{'>=' if meta['low_inclusive'] else '>'} {meta['low']}")
-    if meta.get("high") is not None:
-        parts.append(f"{'<=' if meta['high_inclusive'] else '<'} {meta['high']}")
-    return " and ".join(parts)
+    return range_text(
+        meta.get("low"), meta.get("high"), low_inclusive=meta["low_inclusive"], high_inclusive=meta["high_inclusive"]
+    )
 
 
 def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
-    low, high = meta.get("low"), meta.get("high")
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    if low is not None and (value < low or (value == low and not meta["low_inclusive"])):
-        return False
-    if high is not None and (value > high or (value == high and not meta["high_inclusive"])):
-        return False
-    return True
+    return in_range(
+        value,
+        meta.get("low"),
+        meta.get("high"),
+        low_inclusive=meta["low_inclusive"],
+        high_inclusive=meta["high_inclusive"],
+    )
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
-    """Base class of every paper's frozen ``Config``: validates its fields on construction."""
+class ConfigBlock:
+    """A frozen, validated group of config fields: a paper's ``Config`` or a block nested in one.
+
+    Blocks shared by several papers (a network, an optimiser, the unconstrained-features
+    model, the CVAE) are declared once and nested as fields: ``net: MNISTNet = param(MNISTNet())``.
+    A nested block validates itself on construction, is set from the command line with a
+    dotted name (``--set net.epochs=100``), listed by :meth:`describe` with dotted names,
+    and hashed with its parent.
+    """
 
     def __post_init__(self) -> None:
         self.validate()
@@ -97,6 +104,8 @@ class ExperimentConfig:
             value = getattr(self, f.name)
             meta = f.metadata
             _check_type(name, f.name, value, hints[f.name])
+            if isinstance(value, ConfigBlock):
+                continue  # validated on its own construction
             choices = meta.get("choices")
             if choices is not None and value not in choices:
                 raise ValueError(f"{name}.{f.name}={value!r} is not allowed: choose one of {list(choices)}")
@@ -114,7 +123,7 @@ class ExperimentConfig:
         """The config as a JSON-ready dict (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def replace(self, **changes: Any) -> ExperimentConfig:
+    def replace(self, **changes: Any) -> Self:
         """A validated copy with ``changes`` applied; unknown field names raise ``ValueError``."""
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
@@ -122,38 +131,82 @@ class ExperimentConfig:
             raise ValueError(f"{type(self).__name__} has no field {unknown[0]!r}; fields: {sorted(known)}")
         return dataclasses.replace(self, **changes)
 
-    def with_overrides(self, assignments: Sequence[str]) -> ExperimentConfig:
-        """Apply CLI assignments ``["field=value", ...]``, each value parsed by the field's type."""
+    def with_overrides(self, assignments: Sequence[str]) -> Self:
+        """Apply CLI assignments ``["field=value", "block.field=value", ...]``, parsed by each field's type.
+
+        Raises:
+            ValueError: naming the field by its dotted path (``Config.net.epochs=-1 ...``).
+        """
+        owner = type(self).__name__
         hints = typing.get_type_hints(type(self))
-        fields = {f.name: f for f in dataclasses.fields(self)}
+        fields = {f.name for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
+        nested: dict[str, list[str]] = {}
         for assignment in assignments:
             key, sep, text = assignment.partition("=")
             key = key.strip().replace("-", "_")
             if not sep:
                 raise ValueError(f"--set {assignment!r}: expected field=value")
-            if key not in fields:
-                raise ValueError(f"{type(self).__name__} has no field {key!r}; fields: {sorted(fields)}")
-            changes[key] = parse_value(key, text.strip(), hints[key])
-        return self.replace(**changes)
+            head, dot, rest = key.partition(".")
+            if head not in fields:
+                raise ValueError(f"{owner} has no field {head!r}; fields: {sorted(fields)}")
+            block = getattr(self, head)
+            if dot:
+                if not isinstance(block, ConfigBlock):
+                    raise ValueError(f"{owner}.{head} is not a block of fields: set it as {head}=value")
+                nested.setdefault(head, []).append(f"{rest}={text}")
+            elif isinstance(block, ConfigBlock):
+                names = sorted(f"{head}.{f.name}" for f in dataclasses.fields(block))
+                raise ValueError(f"{owner}.{head} is a block of fields: set one of {names}")
+            else:
+                changes[key] = parse_value(key, text.strip(), hints[key])
+        for head, items in nested.items():
+            block = getattr(self, head)
+            try:
+                changes[head] = block.with_overrides(items)
+            except ValueError as error:
+                text = str(error)
+                prefix = type(block).__name__
+                if text.startswith(prefix + ".") or text.startswith(prefix + " "):
+                    text = f"{owner}.{head}" + text[len(prefix) :]
+                raise ValueError(text) from None
+        try:
+            return self.replace(**changes)
+        except ValueError as error:
+            raise ValueError(str(error)) from None
 
     def config_hash(self) -> str:
         """The run-directory name: a hash of every field's value (see :func:`config_hash`)."""
         return config_hash(self)
 
     @classmethod
-    def describe(cls) -> list[tuple[str, str, Any, str, str]]:
-        """Rows ``(field, type, default, allowed, help)`` for ``icml22dl run SLUG --help-config``."""
+    def describe(cls, defaults: ConfigBlock | None = None) -> list[tuple[str, str, Any, str, str]]:
+        """Rows ``(field, type, default, allowed, help)`` for ``icml22dl show``; nested blocks by dotted name.
+
+        Args:
+            defaults: the instance whose values are shown as defaults (a block's default in
+                its parent); the class defaults when ``None``.
+        """
         hints = typing.get_type_hints(cls)
         rows = []
         for f in dataclasses.fields(cls):
             meta = f.metadata
+            default = getattr(defaults, f.name) if defaults is not None else f.default
+            if isinstance(default, ConfigBlock):
+                for sub in type(default).describe(default):
+                    rows.append((f"{f.name}.{sub[0]}", *sub[1:]))
+                continue
             allowed = "one of " + ", ".join(map(str, meta["choices"])) if meta.get("choices") else _range_text(meta)
-            rows.append((f.name, _type_name(hints[f.name]), f.default, allowed, meta.get("help", "")))
+            rows.append((f.name, _type_name(hints[f.name]), default, allowed, meta.get("help", "")))
         return rows
 
 
-def config_hash(config: ExperimentConfig) -> str:
+@dataclass(frozen=True)
+class ExperimentConfig(ConfigBlock):
+    """Base class of every paper's frozen top-level ``Config`` (a :class:`ConfigBlock`)."""
+
+
+def config_hash(config: ConfigBlock) -> str:
     """SHA-256 (first 12 hex digits) of the config's class name and every field's value.
 
     DESIGN.md names run directories by a hash of the non-default fields. Hashing only the
@@ -177,7 +230,9 @@ def _type_name(tp: Any) -> str:
 def _check_type(owner: str, name: str, value: Any, tp: Any) -> None:
     origin = typing.get_origin(tp)
     ok: bool
-    if tp is float:
+    if isinstance(tp, type) and issubclass(tp, ConfigBlock):
+        ok = isinstance(value, tp)
+    elif tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)

@@ -29,6 +29,7 @@ from icml22dl.runner.experiment import Paper
 from icml22dl.runner.lock import RunLock
 from icml22dl.runner.seeds import check_seed, seed_everything
 from icml22dl.runner.store import RunDir, RunLog, write_json_atomic
+from icml22dl.train import NonFiniteLossError
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def _compute(task: RunTask) -> None:
             metrics = dict(task.paper.run(task.config, task.seed, log))
     except Diverged as diverged:
         status, error, metrics = "diverged", str(diverged), diverged.metrics
+    except NonFiniteLossError as diverged:  # raised by icml22dl.train.fit
+        status, error, metrics = "diverged", str(diverged), {"diverged_step": float(diverged.step)}
     finally:
         torch.set_num_threads(previous_threads)
     write_json_atomic(
