@@ -3,7 +3,7 @@
 Fixed model: the quick preset's small CNN, adversarially trained (PGD-5, eps 0.3) on 5,000 real
 MNIST images, seed 0. Attacks: CW loss, eps 0.25, 100 iterations, 1 restart, on the first
 ``POINTS`` clean-correct test points. AutoAttack's ``APGDAttack`` accepts only ce/dlr, so its
-``dlr_loss`` is swapped for the CW margin (card 09 §2); both start from the same
+``dlr_loss`` is swapped for the CW margin (docs/papers/acg.md#method); both start from the same
 AutoAttack-style random point (seed 0). Reported: identical success masks, max |x_best - x_best'|,
 wall time (median of ``REPEATS``, interleaved) and the ratio ours / AutoAttack (target <= 1.1).
 
@@ -11,7 +11,7 @@ The reference code runs from outside the repository and is never committed:
     AUTOATTACK_PATH=/tmp/auto-attack      (a checkout of fra31/auto-attack holding ``autoattack/``)
     TORCHATTACKS_PATH=/tmp/ta_x           (optional: the torchattacks 3.5.1 wheel, unpacked; it is not
                                            an extra because it declares torchvision and pins requests)
-Usage: ``ICML22DL_DATA=../shared/data python benchmarks/acg_apgd.py``
+Usage: ``ICML22DL_DATA=/path/to/data python benchmarks/acg_apgd.py``
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 import torch
 
 from icml22dl.attacks import ACG, APGD, cw_loss
-from icml22dl.papers.acg import PRESETS, _load, _train
+from icml22dl.papers.acg import PRESETS, AdvTraining, adversarial_training, load_images
 from icml22dl.runner import null_log
 
 POINTS, EPS, N_ITER, REPEATS = 300, 0.25, 100, 3
@@ -41,11 +41,11 @@ def _median_time(fn, repeats=REPEATS):
 
 def main() -> None:
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
-    config = PRESETS["quick"].replace(train_size=5000)
-    model = _train(config, 0, null_log(), torch.device("cpu")).eval()
+    config = PRESETS["quick"].replace(train=AdvTraining(train_size=5000))
+    model = adversarial_training(config, 0, null_log(), torch.device("cpu")).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    x_test, y_test = _load(config, "test")
+    x_test, y_test = load_images(config, "test")
     with torch.no_grad():
         correct = model(x_test[:2000]).argmax(1) == y_test[:2000]
     x, y = x_test[:2000][correct][:POINTS], y_test[:2000][correct][:POINTS]
@@ -70,7 +70,7 @@ def main() -> None:
     if APGDAttack is not None:
         aa = APGDAttack(model, n_iter=N_ITER, norm="Linf", n_restarts=1, eps=EPS, seed=0, loss="dlr",
                         device="cpu")
-        aa.dlr_loss = lambda logits, labels: cw_loss(logits, labels)  # CW in place of DLR (card 09 §2)
+        aa.dlr_loss = lambda logits, labels: cw_loss(logits, labels)  # CW in place of DLR
         import warnings
 
         with warnings.catch_warnings():

@@ -81,7 +81,7 @@ def bench_solvers() -> None:
     A = GaussianOperator(m, 64, derive_generator(seed, 20))
     y = A(test) + config.noise_std * torch.randn(test.shape[0], m, generator=gen)
     steps = 300
-    t_csgm, c = _median_time(lambda: csgm(vae, A, y, config.latent, steps, 0.05, 3, 0.05, gen), repeats=1)
+    t_csgm, c = _median_time(lambda: csgm(vae, A, y, config.vae.latent, steps, 0.05, 3, 0.05, gen), repeats=1)
     h0 = vae.G1(c.variable).detach()
     t_ilo, i = _median_time(lambda: ilo(vae.G2, A, y, h0, 16.0, steps, 0.05), repeats=1)
     t_sg, s = _median_time(lambda: sgilo(vae.G2, A, y, h0, score, norm, lam=1.5, t0=0.3, steps=steps,

@@ -21,6 +21,7 @@ from icml22dl.runner import EXECUTORS, REPRODUCED, SCALES, parse_seeds
 from icml22dl.runner.claims import verdict_of
 from icml22dl.runner.device import DEVICES
 from icml22dl.runner.store import read_json
+from icml22dl.validation import check_int
 
 DEFAULT_ROOT = "results"
 
@@ -66,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--workers", type=int, default=None, help="parallel workers (process, ray, submitit arrays)")
         p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per run (default 1)")
-        p.add_argument("--device", default=None, choices=DEVICES, help="override every config's device")
+        p.add_argument(
+            "--device",
+            default=None,
+            choices=DEVICES,
+            help="the device of every config that has one (CPU-only papers have none)",
+        )
         p.add_argument("--data-dir", default=None, help="data root (else $ICML22DL_DATA, else ~/.cache/icml22dl)")
         p.add_argument("--track", default=None, choices=("tensorboard", "mlflow"), help="also log to a tracker")
         p.add_argument(
@@ -149,10 +155,9 @@ class _Session:
 
         check_executor(args.executor)
         self.seeds = parse_seeds(args.seeds) if args.seeds else None
-        if args.threads < 1:
-            raise ValueError(f"--threads={args.threads} must be >= 1")
-        if args.workers is not None and args.workers < 1:
-            raise ValueError(f"--workers={args.workers} must be >= 1")
+        check_int("--threads", args.threads, low=1)
+        if args.workers is not None:
+            check_int("--workers", args.workers, low=1)
         if args.data_dir:
             os.environ["ICML22DL_DATA"] = str(Path(args.data_dir).resolve())
         self.args = args
@@ -164,7 +169,10 @@ class _Session:
     def config(self, paper: Any, overrides: Sequence[str]) -> Any:
         config = paper.preset(self.args.scale).with_overrides(overrides)
         if self.args.device:
-            config = config.replace(device=self.args.device)
+            if hasattr(config, "device"):
+                config = config.replace(device=self.args.device)
+            else:
+                print(f"icml22dl: {paper.slug} computes on the CPU only; --device does not apply", file=sys.stderr)
         return config
 
     def kwargs(self) -> dict[str, Any]:
@@ -256,8 +264,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         paper = get_paper(args.slug)
         print(f"{paper.slug}: {paper.title}\n")
         print(_table(paper.config_class.describe(), ["field", "type", "default", "allowed", "help"]))
+        defaults = paper.config_class().flat_dict()
         for name, preset in paper.presets.items():
-            changed = {k: v for k, v in preset.to_dict().items() if v != getattr(paper.config_class(), k)}
+            changed = {k: v for k, v in preset.flat_dict().items() if v != defaults.get(k)}
             print(f"\npreset {name} (config {preset.config_hash()}): {changed or 'the defaults'}")
         return 0
     if args.command == "readme":

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, ItemsView, Iterator, ValuesView
 from typing import Generic, TypeVar, overload
 
+__all__ = ["Registry"]
+
 T = TypeVar("T")
 
 
@@ -20,6 +22,11 @@ class Registry(Generic[T]):
         kind: what the objects are, for error messages ("optimizer", "model"...).
         check: called on every object registered; raises ``ValueError`` if it is not of
             the right kind.
+
+    References:
+        The registry pattern (a name -> factory map, as in timm's ``create_model``);
+        the package registries: ``icml22dl.optim.OPTIMIZERS``, ``icml22dl.nn.MODELS``,
+        ``icml22dl.attacks.ATTACKS``, ``icml22dl.data.DATASETS``, ``icml22dl.papers.PAPERS``.
 
     Example:
         >>> MODELS = Registry("model")
@@ -46,6 +53,18 @@ class Registry(Generic[T]):
 
         Registering the same object twice under one name is a no-op; another object under a
         taken name raises ``ValueError`` naming both.
+
+        References:
+            The registry pattern (see :class:`Registry`).
+
+        Example:
+            >>> optimizers = Registry("optimizer")
+            >>> import torch
+            >>> optimizers.register("sgd", torch.optim.SGD) is torch.optim.SGD
+            True
+            >>> optimizers.register("sgd", torch.optim.Adam)
+            Traceback (most recent call last):
+            ValueError: optimizer name 'sgd' is already registered to <class 'torch.optim.sgd.SGD'>
         """
 
         def add(item: T) -> T:
@@ -60,13 +79,36 @@ class Registry(Generic[T]):
         return add if obj is None else add(obj)
 
     def get(self, name: str) -> T:
-        """The object registered as ``name``; unknown names raise ``ValueError`` listing the known ones."""
+        """The object registered as ``name``; unknown names raise ``ValueError`` listing the known ones.
+
+        References:
+            The registry pattern (see :class:`Registry`).
+
+        Example:
+            >>> from icml22dl.optim import get_optimizer
+            >>> get_optimizer("adai").__name__
+            'Adai'
+            >>> datasets = Registry("data set")
+            >>> _ = datasets.register("mnist", object())
+            >>> datasets.get("imagenet")
+            Traceback (most recent call last):
+            ValueError: unknown data set 'imagenet'; registered: mnist
+        """
         if name not in self._items:
             raise ValueError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.list())}")
         return self._items[name]
 
     def list(self) -> list[str]:
-        """The registered names, sorted."""
+        """The registered names, sorted.
+
+        References:
+            The registry pattern (see :class:`Registry`).
+
+        Example:
+            >>> from icml22dl.optim import list_optimizers
+            >>> "adai" in list_optimizers() and list_optimizers() == sorted(list_optimizers())
+            True
+        """
         return sorted(self._items)
 
     def items(self) -> ItemsView[str, T]:

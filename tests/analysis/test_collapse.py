@@ -15,6 +15,7 @@ from icml22dl.analysis.collapse import (
     collapse_metrics,
     collect_features,
     etf_gap,
+    evaluate_collapse,
     hermitian_pinv,
     nc1,
     ncc_mismatch,
@@ -97,7 +98,7 @@ def brute_force(H, y, W, b, C, global_mean):
         Sb += np.outer(d, d)
     Sb /= C
     vals, vecs = np.linalg.eigh(Sb)
-    top = vecs[:, -(C - 1):] @ np.diag(1 / vals[-(C - 1):]) @ vecs[:, -(C - 1):].T
+    top = vecs[:, -(C - 1) :] @ np.diag(1 / vals[-(C - 1) :]) @ vecs[:, -(C - 1) :].T
     out = {
         "nc1_papyan": np.trace(Sw @ np.linalg.pinv(Sb)) / C,
         "nc1_full_pinv": np.trace(Sw @ np.linalg.pinv(Sb)) / C,
@@ -117,7 +118,10 @@ def brute_force(H, y, W, b, C, global_mean):
     papyan(Mbar, "means")
     papyan(W, "W")
     E = (np.eye(C) - np.ones((C, C)) / C) / np.sqrt(C - 1)
-    gap = lambda G, T: np.linalg.norm(G / np.linalg.norm(G) - T)
+
+    def gap(G, T):
+        return np.linalg.norm(G / np.linalg.norm(G) - T)
+
     Wc = W - W.mean(0)
     out["nc2_etf_W_centred"] = gap(Wc @ Wc.T, E)
     out["nc2_etf_W_uncentred"] = gap(W @ W.T, E)
@@ -143,12 +147,22 @@ def test_matches_brute_force_on_random_imbalanced_features(global_mean):
     gen = torch.Generator().manual_seed(0)
     C, p = 4, 6
     y = torch.cat([torch.full((k,), c) for c, k in enumerate((7, 11, 5, 9))])
-    H = torch.randn(len(y), p, dtype=torch.float64, generator=gen) + 2 * torch.randn(C, p, dtype=torch.float64,
-                                                                                       generator=gen)[y]
+    H = (
+        torch.randn(len(y), p, dtype=torch.float64, generator=gen)
+        + 2 * torch.randn(C, p, dtype=torch.float64, generator=gen)[y]
+    )
     W = torch.randn(C, p, dtype=torch.float64, generator=gen)
     b = torch.randn(C, dtype=torch.float64, generator=gen)
-    ours = collapse_metrics(H, y, W, b, global_mean=global_mean, nc1=("papyan", "full_pinv", "notebook", "svd",
-                                                                       "quotient"), center_W=True, uncentred=True)
+    ours = collapse_metrics(
+        H,
+        y,
+        W,
+        b,
+        global_mean=global_mean,
+        nc1=("papyan", "full_pinv", "notebook", "svd", "quotient"),
+        center_W=True,
+        uncentred=True,
+    )
     ref = brute_force(H, y, W, b, C, global_mean)
     assert set(ref) <= set(ours)
     for key, value in ref.items():
@@ -166,10 +180,10 @@ def test_streaming_accumulator_matches_in_memory_both_passes():
     ref = collapse_metrics(H, y, W, b, nc1=("papyan", "notebook", "quotient"))
     first = CollapseAccumulator(C, p)
     for i in range(0, N, 16):
-        first.update(H[i:i + 16], y[i:i + 16])
+        first.update(H[i : i + 16], y[i : i + 16])
     second = CollapseAccumulator(C, p, means=first.means())
     for i in range(0, N, 16):
-        second.update(H[i:i + 16], y[i:i + 16], logits=H[i:i + 16] @ W.T + b)
+        second.update(H[i : i + 16], y[i : i + 16], logits=H[i : i + 16] @ W.T + b)
     for acc in (first, second):
         out = acc.compute(W, b, nc1=("papyan", "notebook", "quotient"))
         for key, value in ref.items():
@@ -246,3 +260,33 @@ def test_feature_hook_collects_the_classifier_input_and_layers_probe():
     assert res["nc1_papyan"] == pytest.approx(0.0, abs=1e-10) and res["of_gap_means"] == pytest.approx(0.0, abs=1e-6)
     assert res["etf_gap_means_uncentred"] == pytest.approx(of_etf_distance(3), abs=1e-6)
     assert res["etf_gap_means_centred"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_evaluate_collapse_equals_hooked_features_and_brute_force_accuracy():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU())
+            self.fc = nn.Linear(5, 3)
+
+        def forward(self, x):
+            return self.fc(self.body(x))
+
+    g = torch.Generator().manual_seed(0)
+    model = Net()
+    x, y = torch.randn(40, 6, generator=g), torch.arange(3).repeat(14)[:40]
+    model.train()
+    model(x)  # move the BatchNorm statistics away from their init
+    metrics, result = evaluate_collapse(model, x, y, batch_size=7, transform=lambda t: 2 * t)
+    model.eval()
+    with torch.no_grad():
+        feats = model.body(2 * x)
+        logits = model(2 * x)
+    reference = collapse_metrics(
+        feats, y, model.fc.weight.detach(), model.fc.bias.detach(), center_W=True, logits=logits
+    )
+    assert metrics.keys() == reference.keys()
+    for key, value in reference.items():
+        assert metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+    assert result.accuracy == pytest.approx(float((logits.argmax(1) == y).double().mean()))
+    assert not model.training

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from icml22dl.analysis.deep_linear import end_to_end_critical_points, escape_time, final_rate, reduced_flow
+from icml22dl.analysis.deep_linear import (
+    crossing_time,
+    end_to_end_critical_points,
+    escape_time,
+    final_rate,
+    fitted_rate,
+    reduced_flow,
+)
 from icml22dl.data.linear_targets import spectral_target
 from icml22dl.nn.linear_nets import balanced_rank_one_init, factor_flow, factor_gradients
 
@@ -22,15 +29,18 @@ def test_critical_points_have_zero_factor_gradient_and_the_stated_losses():
     for j, (w, loss) in enumerate(points[1:]):
         assert loss == pytest.approx(total - 0.5 * SIGMAS[j] ** 2, rel=1e-12)
         assert float(0.5 * ((w - z) ** 2).sum()) == pytest.approx(loss, rel=1e-12)
-        ws = balanced_rank_one_init((6, 1, 3, 5), SIGMAS[j], U[:, j].clone(), Vh[j].clone(),
-                                    generator=torch.Generator().manual_seed(j))
+        ws = balanced_rank_one_init(
+            (6, 1, 3, 5), SIGMAS[j], U[:, j].clone(), Vh[j].clone(), generator=torch.Generator().manual_seed(j)
+        )
         grads, _, _ = factor_gradients(ws, z)
         assert max(float(g.abs().max()) for g in grads) <= 1e-12
     # brute force: no rank-one matrix near the global minimum has a lower loss
     best = points[1][1]
     g = torch.Generator().manual_seed(1)
     for _ in range(200):
-        w = points[1][0] + 0.05 * torch.outer(torch.randn(5, generator=g, dtype=F64), torch.randn(6, generator=g, dtype=F64))
+        w = points[1][0] + 0.05 * torch.outer(
+            torch.randn(5, generator=g, dtype=F64), torch.randn(6, generator=g, dtype=F64)
+        )
         assert float(0.5 * ((w - z) ** 2).sum()) >= best - 1e-12 or torch.linalg.matrix_rank(w) > 1
 
 
@@ -48,8 +58,11 @@ def test_escape_time_quadrature_matches_the_reduced_ode_and_the_asymptotics(dept
         exact = (math.log((sigma1 / 2) / s0) - math.log((sigma1 / 2) / (sigma1 - s0))) / (2 * sigma1)
         assert t_quad == pytest.approx(exact, rel=1e-10)
     tiny = 1e-8
-    ratio = escape_time(tiny, sigma1, depth) / (math.log(sigma1 / tiny) / (2 * sigma1) if depth == 2
-                                                 else tiny ** (-(depth - 2) / depth) / ((depth - 2) * sigma1))
+    ratio = escape_time(tiny, sigma1, depth) / (
+        math.log(sigma1 / tiny) / (2 * sigma1)
+        if depth == 2
+        else tiny ** (-(depth - 2) / depth) / ((depth - 2) * sigma1)
+    )
     assert ratio == pytest.approx(1.0, rel=0.05)
 
 
@@ -80,3 +93,25 @@ def test_saddle_start_stays_at_the_saddle_and_bad_input_raises():
         escape_time(2.0, 3.0, 2)
     with pytest.raises(ValueError, match="depth"):
         reduced_flow(z, 0.1, U[:, 0], Vh[0], 0, 1.0, 0.1)
+
+
+def test_crossing_time_interpolates_an_analytic_curve():
+    # s(t) = t^2 on a coarse grid: the crossing of 2 lies at sqrt(2), linear interpolation
+    # between t = 1 (1) and t = 2 (4) gives 1 + 1/3.
+    times = torch.arange(0.0, 4.0, dtype=F64)
+    assert crossing_time(times, times**2, 2.0) == pytest.approx(1.0 + 1.0 / 3.0)
+    fine = torch.linspace(0.0, 3.0, 30001, dtype=F64)
+    assert crossing_time(fine, fine**2, 2.0) == pytest.approx(math.sqrt(2.0), abs=1e-7)
+    assert math.isnan(crossing_time(times, times**2, 100.0))  # never reached
+    assert math.isnan(crossing_time(times, times**2 + 5.0, 2.0))  # starts above the level
+    with pytest.raises(ValueError, match="vectors"):
+        crossing_time(times, times[:2], 1.0)
+
+
+def test_fitted_rate_recovers_an_exponential_and_needs_points_in_the_window():
+    t = torch.linspace(0.0, 20.0, 2001, dtype=F64)
+    excess = 3.0 * torch.exp(-1.7 * t) * (1.0 + 1e-3 * torch.sin(t))
+    assert fitted_rate(t, excess, (1e-12, 1e-2)) == pytest.approx(1.7, rel=1e-3)
+    assert math.isnan(fitted_rate(t[:5], excess[:5], (1e-12, 1e-2)))
+    with pytest.raises(ValueError, match="window"):
+        fitted_rate(t, excess, (1e-2, 1e-12))

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from icml22dl.analysis.deq import jacobian_spectrum, linear_gain, linear_gain_theory, single_ring_radii, tanh_deq_jacobian
+from icml22dl.analysis.deq import (
+    jacobian_spectrum,
+    linear_gain,
+    linear_gain_theory,
+    single_ring_radii,
+    tanh_deq_jacobian,
+)
 from icml22dl.nn.init import matrix_family
 
 

@@ -1,7 +1,5 @@
 """Diagonal-net analysis: potential, GF solution, KKT, sharpness, bound, test error."""
 
-import math
-
 import pytest
 import torch
 
@@ -40,7 +38,7 @@ def test_gf_solution_satisfies_kkt_and_matches_small_step_gd():
     assert float((p.X @ beta - p.y).abs().max()) <= 1e-9
     assert kkt_residual(p.X, beta, 0.1) <= 1e-10
     # optimality against feasible perturbations in the null space of X
-    null = torch.linalg.svd(p.X, full_matrices=True).Vh[p.X.shape[0]:]
+    null = torch.linalg.svd(p.X, full_matrices=True).Vh[p.X.shape[0] :]
     base = float(q_alpha(beta, 0.1))
     g = torch.Generator().manual_seed(1)
     for _ in range(20):

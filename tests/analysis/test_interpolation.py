@@ -192,8 +192,12 @@ def test_path_metrics_against_hand_computed_values():
 
 def test_param_distance_whole_and_grouped():
     a, b = _pair()
-    expected = math.sqrt(sum(float(((pb.detach().double() - pa.detach().double()) ** 2).sum())
-                             for pa, pb in zip(a.parameters(), b.parameters())))
+    expected = math.sqrt(
+        sum(
+            float(((pb.detach().double() - pa.detach().double()) ** 2).sum())
+            for pa, pb in zip(a.parameters(), b.parameters())
+        )
+    )
     assert param_distance(a, b) == pytest.approx(expected, rel=1e-12)
     per_group = param_distance(a, b, mlp_layer_groups(a))
     assert math.sqrt(sum(v**2 for v in per_group.values())) == pytest.approx(expected, rel=1e-12)
@@ -211,10 +215,10 @@ def test_random_direction_normalisation(normalization):
         elif normalization == "filter":
             assert torch.allclose(v.norm(dim=1), params[name].detach().norm(dim=1), rtol=1e-5)
         elif normalization == "layer":
-            assert float(v.norm()) == pytest.approx(float(params[name].norm()), rel=1e-5)
+            assert float(v.norm()) == pytest.approx(float(params[name].detach().norm()), rel=1e-5)
     if normalization == "model":
         total_d = math.sqrt(sum(float(v.norm()) ** 2 for v in d.values()))
-        total_p = math.sqrt(sum(float(p.norm()) ** 2 for p in a.parameters() if p.ndim > 1))
+        total_p = math.sqrt(sum(float(p.detach().norm()) ** 2 for p in a.parameters() if p.ndim > 1))
         assert total_d == pytest.approx(total_p, rel=1e-5)
 
 
@@ -231,7 +235,8 @@ def test_bad_arguments_raise():
 
 
 def test_bn_free_path_matches_loss_landscapes_linear_interpolation():
-    loss_landscapes = pytest.importorskip("loss_landscapes")
+    pytest.importorskip("loss_landscapes")
+    import loss_landscapes
     import loss_landscapes.metrics
 
     torch.manual_seed(0)
@@ -242,8 +247,35 @@ def test_bn_free_path_matches_loss_landscapes_linear_interpolation():
     metric = loss_landscapes.metrics.Loss(F.cross_entropy, x, y)
     # loss-landscapes evaluates alpha = k/steps for k = 1..steps (no alpha = 0) by repeated adds
     theirs = loss_landscapes.linear_interpolation(start, end, metric, steps=50, deepcopy_model=True)
-    ours = linear_path(start, start, end, [k / 50 for k in range(1, 51)], lambda m: {"loss": float(F.cross_entropy(m(x), y))},
-                       bn_policy="start")
+    ours = linear_path(
+        start,
+        start,
+        end,
+        [k / 50 for k in range(1, 51)],
+        lambda m: {"loss": float(F.cross_entropy(m(x), y))},
+        bn_policy="start",
+    )
     assert max(abs(a - b) for a, b in zip(ours["loss"], theirs)) <= 1e-5
     for k, v in start.state_dict().items():
         assert torch.equal(v, start_copy[k])
+
+
+def test_classification_evaluator_is_train_evaluate_without_changing_modes():
+    # Brute force, in one batch, against the batched evaluator (batch 7 over 30 examples).
+    x, y = _data()
+    model = MLP(x.shape[1], (6,), 3)
+    model.train()  # the "batch" policy evaluates BatchNorm on batch statistics: the mode must survive
+    scale = 2.0
+    values = classification_evaluator(x, y, batch_size=len(y), prefix="p_", transform=lambda t: t * scale)(model)
+    assert model.training
+    logits = model(x * scale).detach()
+    assert values["p_accuracy"] == float((logits.argmax(1) == y).sum()) / len(y)
+    assert values["p_loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-6)
+    model.eval()
+    batched = classification_evaluator(x, y, batch_size=7)(model)
+    logits = model(x).detach()
+    assert not model.training
+    assert batched["accuracy"] == float((logits.argmax(1) == y).sum()) / len(y)
+    assert batched["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-6)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        classification_evaluator(x, y, batch_size=0)

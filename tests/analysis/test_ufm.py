@@ -10,6 +10,7 @@ from icml22dl.analysis.collapse import collapse_metrics, of_etf_distance
 from icml22dl.analysis.ufm import (
     UFMMSE,
     ExtendedUFM,
+    etf_rho,
     extended_ufm_optimum,
     one_hot_targets,
     saddle_min_eigenvalue,
@@ -37,13 +38,17 @@ def test_ufm_manual_gradient_matches_autograd(bias, lambda_b):
 @pytest.mark.parametrize("activation,bias", [("identity", False), ("relu", False), ("relu", True)])
 def test_extended_manual_gradient_matches_autograd(activation, bias):
     model = ExtendedUFM(3, 4, 5, 6, 1e-2, 2e-2, 3e-2, activation=activation, bias=bias, lambda_b=0.1)
-    W2, W1, H = (_rand(3, 6, seed=1).requires_grad_(), _rand(6, 5, seed=2).requires_grad_(),
-                 _rand(5, 12, seed=3).requires_grad_())
+    W2, W1, H = (
+        _rand(3, 6, seed=1).requires_grad_(),
+        _rand(6, 5, seed=2).requires_grad_(),
+        _rand(5, 12, seed=3).requires_grad_(),
+    )
     b = _rand(3, seed=4).requires_grad_() if bias else None
     params = [W2, W1, H] + ([b] if bias else [])
     auto = torch.autograd.grad(model.loss(W2, W1, H, b), params)
-    manual = [g for g in model.grad(*(p.detach() for p in (W2, W1, H)), None if b is None else b.detach())
-              if g is not None]
+    manual = [
+        g for g in model.grad(*(p.detach() for p in (W2, W1, H)), None if b is None else b.detach()) if g is not None
+    ]
     for a, m in zip(auto, manual):
         assert torch.allclose(a, m, atol=1e-12, rtol=0)
 
@@ -103,7 +108,7 @@ def test_strict_saddles_have_the_predicted_negative_curvature(r):
     eig = ufm.hessian_min_eigenvalue(st.W, st.H, st.b)
     if r < K - 1:
         assert eig == pytest.approx(saddle_min_eigenvalue(K, n, lw, lh), abs=1e-10)
-        assert eig == pytest.approx(-0.1369, abs=1e-4)  # card 10 item 3
+        assert eig == pytest.approx(-0.1369, abs=1e-4)  # Zhou et al. 2022, strict-saddle theorem
     else:
         assert abs(eig) < 1e-12
         assert float(ufm.loss(st.W, st.H, st.b)) == pytest.approx(0.035842, abs=1e-6)
@@ -128,7 +133,7 @@ def test_linear_extended_gd_reaches_the_optimum_with_of_at_every_layer():
     model = ExtendedUFM(4, 10, 16, 16, 5e-3, 5e-3, 5e-3)
     state = model.gd(0.5, 5000, seed=0)
     assert float(model.loss(state.W, state.W1, state.H)) == pytest.approx(model.optimum().f_star, rel=1e-6)
-    # Balance conditions of the first-order optimality (card 14).
+    # Balance conditions of the first-order optimality (Tirer & Bruna 2022, extended UFM).
     assert torch.allclose(state.W.T @ state.W, state.W1 @ state.W1.T, atol=1e-6)
     assert torch.allclose(state.W1.T @ state.W1, state.H @ state.H.T, atol=1e-6)
 
@@ -142,6 +147,18 @@ def test_invalid_arguments_raise():
         ExtendedUFM(3, 3, 3, 3, 1e-3, 1e-3, 1e-3, activation="tanh")
     with pytest.raises(ValueError, match="r="):
         ufm_strict_saddle(4, 3, 5, 4, 1e-3, 1e-3)
+
+
+def test_etf_rho_matches_the_closed_form_at_the_gd_solution():
+    ufm = UFMMSE(5, 10, 8, 1e-3, 2e-3, bias=True)
+    state = ufm.gd(1.0, 4000, seed=1, init_std=0.01)
+    rho = etf_rho(state.W)
+    assert rho == pytest.approx(ufm.optimum().rho, rel=1e-4)  # GD to ~1e-5 of the optimum
+    # Least squares by brute force: argmin_r ||W W^T - r P||_F over a fine grid around rho.
+    P = torch.eye(5, dtype=torch.float64) - 0.2
+    grid = torch.linspace(0.9 * rho, 1.1 * rho, 20001, dtype=torch.float64)
+    errors = ((state.W @ state.W.T)[None] - grid[:, None, None] * P).pow(2).sum((1, 2))
+    assert rho == pytest.approx(float(grid[errors.argmin()]), rel=1e-4)
 
 
 def test_divergence_is_reported_not_raised():

@@ -14,10 +14,12 @@ from icml22dl.attacks import (
     AttackSanityWarning,
     checkpoint_iterations,
     conjugate_beta,
+    correct_mask,
     cw_loss,
     dlr_loss,
     evaluate_attacks,
     get_attack,
+    random_start,
 )
 
 
@@ -36,7 +38,7 @@ def _batch(model, n=24, seed=1):
 
 # ---------------------------------------------------------------- reference loop (one sample, plain Python)
 def _reference(model, x, y, eps, n_iter, conjugate, x0, rho=0.75):
-    """The card's pseudo-code for one sample, legacy NaN handling, written without the batched code."""
+    """APGD's / ACG's Alg. 1 for one sample, legacy NaN handling, written without the batched code."""
     lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
 
     def project(z):
@@ -58,8 +60,13 @@ def _reference(model, x, y, eps, n_iter, conjugate, x0, rho=0.75):
     for i in range(n_iter):
         if conjugate and i > 0:
             diff = (g - g_prev).flatten()
-            beta = float(g.flatten() @ diff) / float(s_prev.flatten() @ diff) if float(s_prev.flatten() @ diff) != 0 \
-                else (math.nan if float(g.flatten() @ diff) == 0 else math.copysign(math.inf, float(g.flatten() @ diff)))
+            beta = (
+                float(g.flatten() @ diff) / float(s_prev.flatten() @ diff)
+                if float(s_prev.flatten() @ diff) != 0
+                else (
+                    math.nan if float(g.flatten() @ diff) == 0 else math.copysign(math.inf, float(g.flatten() @ diff))
+                )
+            )
             if not math.isnan(beta) and beta < 0:
                 beta = 0.0
             s = g + beta * s_prev
@@ -93,15 +100,45 @@ def test_batched_loop_equals_a_plain_one_sample_loop(cls, start):
     model = _mlp()
     x, y = _batch(model, n=6)
     eps, n_iter = 0.15, 40
-    init = "center" if start == "center" else (x + eps * (2 * torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) - 1)).clamp(0, 1)
+    init = (
+        "center"
+        if start == "center"
+        else (x + eps * (2 * torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) - 1)).clamp(0, 1)
+    )
     kwargs = {"nan_policy": "legacy"} if cls is ACG else {}
-    result = cls(model, eps, n_iter=n_iter, init=init, checks=False, **kwargs).run(x, y)
     for i in range(len(x)):
-        x0 = ((x[i:i + 1] - eps).clamp(0, 1) + (x[i:i + 1] + eps).clamp(0, 1)) / 2 if start == "center" else init[i:i + 1]
-        ref_x, ref_loss = _reference(model, x[i:i + 1], y[i:i + 1], eps, n_iter, cls is ACG, x0)
-        # Tolerance: one float32 rounding of the batched vs single-row forward pass.
-        assert (result.x_best[i:i + 1] - ref_x).abs().max() <= 1e-6
-        assert result.loss_best[i].item() == pytest.approx(ref_loss, abs=1e-5)
+        x0 = (
+            ((x[i : i + 1] - eps).clamp(0, 1) + (x[i : i + 1] + eps).clamp(0, 1)) / 2
+            if start == "center"
+            else init[i : i + 1]
+        )
+        ref_x, ref_loss = _reference(model, x[i : i + 1], y[i : i + 1], eps, n_iter, cls is ACG, x0)
+        # On a batch of one the attack runs the same float32 operations on the same shapes as
+        # the reference: the search must agree to float32 rounding.
+        one_init = "center" if start == "center" else init[i : i + 1]
+        single = cls(model, eps, n_iter=n_iter, init=one_init, checks=False, **kwargs).run(x[i : i + 1], y[i : i + 1])
+        assert (single.x_best - ref_x).abs().max() <= 1e-6
+        assert single.loss_best.item() == pytest.approx(ref_loss, abs=1e-6)
+
+
+@pytest.mark.parametrize("cls", [ACG, APGD])
+def test_a_sample_s_search_does_not_depend_on_the_rest_of_its_batch(cls):
+    # A batch of 6 is not compared with six batches of one: the matrix products of the two
+    # shapes round differently (~1e-7 on the loss), and APGD's iterates often tie their best
+    # loss to that precision, so one rounding can pick another iterate as the best point
+    # (one last step, 0.3 / 2^9 = 5.9e-4, away) and, at a checkpoint, restart from it. Here
+    # the shape is fixed and only the other rows change: each row's search must be identical.
+    model = _mlp()
+    x, y = _batch(model, n=6)
+    other, other_y = _batch(model, n=6, seed=7)
+    kwargs = {"nan_policy": "legacy"} if cls is ACG else {}
+    batched = cls(model, 0.15, n_iter=40, init="center", checks=False, **kwargs).run(x, y)
+    for i in range(len(x)):
+        mixed, mixed_y = other.clone(), other_y.clone()
+        mixed[i], mixed_y[i] = x[i], y[i]
+        alone = cls(model, 0.15, n_iter=40, init="center", checks=False, **kwargs).run(mixed, mixed_y)
+        assert torch.equal(alone.x_best[i], batched.x_best[i])
+        assert torch.equal(alone.loss_history[:, i], batched.loss_history[:, i])
 
 
 def test_checkpoints_and_forward_backward_count():
@@ -179,7 +216,7 @@ def test_conjugate_beta_sign_clamp_and_nan_policy():
 
 
 def test_official_sign_is_steepest_ascent_on_a_concave_quadratic_textbook_is_cg():
-    # Subtlety 1 of card 09: maximise f(x) = -x'Ax/2 + b'x with exact line search, n = 50.
+    # The sign of beta (docs/papers/acg.md#method): maximise f(x) = -x'Ax/2 + b'x, exact line search, n = 50.
     n = 50
     g = torch.Generator().manual_seed(0)
     m = torch.randn(n, n, generator=g, dtype=torch.float64)
@@ -190,7 +227,7 @@ def test_official_sign_is_steepest_ascent_on_a_concave_quadratic_textbook_is_cg(
     def run(sign, clamp, use_cg=True):
         x = torch.zeros(n, dtype=torch.float64)
         grad = b - a @ x
-        s = grad.clone()
+        grad_prev, s = grad, grad.clone()
         for k in range(n):
             if k > 0 and use_cg:
                 beta, _ = conjugate_beta(grad[None], grad_prev[None], s[None], beta_sign=sign, clamp_beta=clamp)
@@ -241,8 +278,16 @@ def test_dlr_matches_its_formula_and_registry():
         get_attack("nope", _mlp(), eps=0.1)
 
 
-@pytest.mark.parametrize("bad", [dict(eps=0.0), dict(eps=0.1, norm="L1"), dict(eps=0.1, loss="x"),
-                                 dict(eps=0.1, n_iter=0), dict(eps=0.1, init="zeros")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(eps=0.0),
+        dict(eps=0.1, norm="L1"),
+        dict(eps=0.1, loss="x"),
+        dict(eps=0.1, n_iter=0),
+        dict(eps=0.1, init="zeros"),
+    ],
+)
 def test_bad_arguments_name_themselves(bad):
     with pytest.raises(ValueError, match=next(iter(k for k in bad if k != "eps" or len(bad) == 1))):
         APGD(_mlp(), **bad)
@@ -268,8 +313,12 @@ def test_sanity_checks_warn():
         def forward(self, z):
             return model(z).softmax(1)
 
-    for bad_model, xx, pattern in ((Noisy(), x, "randomised"), (Flat(), x, "zero input gradient"),
-                                   (Probs(), x, "probabilities"), (model, x * 3 - 1, "outside")):
+    for bad_model, xx, pattern in (
+        (Noisy(), x, "randomised"),
+        (Flat(), x, "zero input gradient"),
+        (Probs(), x, "probabilities"),
+        (model, x * 3 - 1, "outside"),
+    ):
         with pytest.warns(AttackSanityWarning, match=pattern):
             APGD(bad_model, 0.1, n_iter=3)(xx, torch.zeros(8, dtype=torch.long) if bad_model is not model else y)
     with warnings.catch_warnings():
@@ -282,12 +331,50 @@ def test_evaluate_attacks_recounts_and_takes_the_worst_case():
     x, y = _batch(model, n=20)
     y = y.clone()
     y[:3] = (y[:3] + 1) % 10  # three clean errors
-    report = evaluate_attacks(model, x, y, {"apgd": APGD(model, 0.1, n_iter=20, checks=False),
-                                            "acg": ACG(model, 0.1, n_iter=20, checks=False),
-                                            "none": lambda a, b: a.clone()}, eps=0.1)
+    report = evaluate_attacks(
+        model,
+        x,
+        y,
+        {
+            "apgd": APGD(model, 0.1, n_iter=20, checks=False),
+            "acg": ACG(model, 0.1, n_iter=20, checks=False),
+            "none": lambda a, b: a.clone(),
+        },
+        eps=0.1,
+    )
     assert report["clean_accuracy"] == pytest.approx(17 / 20)
     assert report["per_attack"]["none"]["asr"] == pytest.approx(3 / 20)
     worst = report["worst_case"]["robust_accuracy"]
     assert worst <= min(v["robust_accuracy"] for v in report["per_attack"].values())
     with pytest.raises(ValueError, match="left the Linf ball"):
         evaluate_attacks(model, x, y, {"far": lambda a, b: (a + 0.5).clamp(0, 1)}, eps=0.1)
+
+
+@pytest.mark.parametrize("norm", ["Linf", "L2"])
+def test_random_start_is_autoattack_s_draw_on_the_sphere(norm):
+    x = torch.full((4, 1, 3, 3), 0.5)
+    start = random_start(x, 0.1, norm, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    if norm == "Linf":
+        t = 2 * torch.rand(x.shape, generator=g) - 1
+        t = t / t.abs().flatten(1).amax(1).view(-1, 1, 1, 1)
+        assert torch.allclose((start - x).abs().flatten(1).amax(1), torch.full((4,), 0.1))
+    else:
+        t = torch.randn(x.shape, generator=g)
+        t = t / t.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        assert torch.allclose((start - x).flatten(1).norm(dim=1), torch.full((4,), 0.1))
+    assert torch.allclose(start, (x + 0.1 * t).clamp(0, 1), atol=1e-6)
+    assert torch.equal(start, APGD(_mlp(d=9), 0.1, norm=norm)._random_start(x, torch.Generator().manual_seed(0)))
+
+
+def test_correct_mask_is_the_argmax_in_any_batch_size():
+    model = _mlp()
+    x, y = _batch(model, n=30)
+    y = y.clone()
+    y[::4] = (y[::4] + 1) % 10
+    with torch.no_grad():
+        expected = model(x).argmax(1) == y
+    for batch_size in (1, 7, 30, 100):
+        assert torch.equal(correct_mask(model, x, y, batch_size=batch_size), expected)
+    with pytest.raises(ValueError, match="batch_size"):
+        correct_mask(model, x, y, batch_size=0)

@@ -81,7 +81,7 @@ def test_per_image_index_does_not_mix_images():
     g = torch.Generator().manual_seed(2)
     batch = torch.rand(4, 10, 30, generator=g)
     together = diversity_index(batch, 5.0)
-    alone = torch.cat([diversity_index(batch[i:i + 1], 5.0) for i in range(4)])
+    alone = torch.cat([diversity_index(batch[i : i + 1], 5.0) for i in range(4)])
     assert torch.equal(together, alone)
     assert ((together >= 0) & (together <= 1)).all()
 

@@ -92,3 +92,20 @@ def test_mnist_split_draws_disjoint_normalised_subsets():
     assert rgb[0, 1, 0, 0].item() == pytest.approx(-MNIST_MEAN / MNIST_STD)
     with pytest.raises(ValueError, match="source='val'"):
         mnist_split(1, 1, torch.Generator(), source="val")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"train_size": -1}, "train_size=-1 is out of range: must be >= 0"),
+        ({"test_size": 1.5}, "test_size=1.5 has the wrong type: expected int"),
+        ({"source": "val"}, "source='val' is not allowed: choose one of ['train', 'test']"),
+    ],
+)
+def test_mnist_split_rejects_bad_arguments_before_reading(tmp_path, kwargs, message):
+    from icml22dl.data.mnist import mnist_split
+
+    args = {"train_size": 1, "test_size": 1, "generator": torch.Generator(), "data_dir": tmp_path, **kwargs}
+    with pytest.raises(ValueError) as info:  # raised before any file is looked up in the empty tmp_path
+        mnist_split(**args)
+    assert message in str(info.value)

@@ -50,3 +50,18 @@ def test_train_split_and_overrides():
 def test_bad_arguments_are_rejected(kwargs, bad):
     with pytest.raises(ValueError, match=bad):
         load_mnist1d(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_samples": 9}, "num_samples=9 is out of range: must be >= 10"),
+        ({"train_split": 0.0}, "train_split=0.0 is out of range: must be > 0.0 and < 1.0"),
+        ({"seed": -1}, "seed=-1 is out of range: must be >= 0"),
+        ({"num_samples": 100.0}, "num_samples=100.0 has the wrong type: expected int"),
+    ],
+)
+def test_bad_arguments_name_the_value_and_range(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        load_mnist1d(**kwargs)
+    assert message in str(info.value)

@@ -109,3 +109,19 @@ def test_bad_labels_and_classes_are_rejected():
         symmetric_noise(torch.zeros(3), 0.1, C, generator, include_true_class=False)
     with pytest.raises(ValueError, match="-1"):
         asymmetric_noise(torch.tensor([0, 1]), 0.1, {-1: 2}, generator)
+
+
+@pytest.mark.parametrize(
+    "num_classes, message",
+    [(1, "num_classes=1 is out of range: must be >= 2"), (2.0, "num_classes=2.0 has the wrong type: expected int")],
+)
+def test_num_classes_is_checked_naming_the_value(num_classes, message):
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        symmetric_noise(torch.tensor([0, 1]), 0.1, num_classes, torch.Generator(), include_true_class=True)
+
+
+def test_rate_messages_give_the_allowed_range():
+    with pytest.raises(ValueError, match=r"^rate=1\.5 is out of range: must be >= 0 and <= 1$"):
+        asymmetric_noise(torch.tensor([0, 1]), 1.5, MNIST_ASYMMETRIC, torch.Generator())
+    with pytest.raises(ValueError, match=r"^rate=True has the wrong type: expected a real number$"):
+        symmetric_noise(torch.tensor([0, 1]), True, 2, torch.Generator(), include_true_class=True)

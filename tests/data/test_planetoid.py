@@ -1,5 +1,6 @@
 """Tests of icml22dl.data.planetoid on the offline Cora and CiteSeer files."""
 
+import shutil
 import warnings
 
 import pytest
@@ -120,3 +121,24 @@ def test_unverified_pubmed_download_is_size_checked(monkeypatch, tmp_path):
         with pytest.raises(ValueError, match="pubmed: got 2708 nodes"):
             load_planetoid("pubmed", data_dir=tmp_path, download=True)
     assert any("unverified" in str(w.message) for w in caught)
+
+
+def test_our_planetoid_equals_pyg_planetoid(tmp_path):
+    pytest.importorskip("torch_geometric")
+    from torch_geometric.datasets import Planetoid
+
+    for name, pyg_name in (("cora", "Cora"), ("citeseer", "CiteSeer")):
+        raw = tmp_path / pyg_name / "raw"
+        raw.mkdir(parents=True)
+        for ext in ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index"):
+            shutil.copy(data_root() / "planetoid" / f"ind.{name}.{ext}", raw / f"ind.{name}.{ext}")
+        ref = Planetoid(str(tmp_path), pyg_name)[0]
+        ours = load_planetoid(name)
+        assert torch.equal(ours.x, ref.x)
+        n = ours.num_nodes
+        keys = lambda ei: torch.sort(ei[0] * n + ei[1]).values  # noqa: E731  (PyG orders by target)
+        assert torch.equal(keys(ours.edge_index), keys(ref.edge_index))
+        for mask in ("train_mask", "val_mask", "test_mask"):
+            assert torch.equal(getattr(ours, mask), getattr(ref, mask))
+        labelled = ours.train_mask | ours.val_mask | ours.test_mask
+        assert torch.equal(ours.y[labelled], ref.y[labelled])

@@ -9,7 +9,14 @@ import torch
 
 from icml22dl.data.checksums import ChecksumError
 from icml22dl.data.root import data_root
-from icml22dl.data.temporal_graphs import DYNCSL_PATTERNS, DynamicGraphSignal, dyncsl_like, load_england_covid
+from icml22dl.data.temporal_graphs import (
+    DYNCSL_PATTERNS,
+    DynamicGraphSignal,
+    dyncsl_like,
+    forecast_windows,
+    load_england_covid,
+    node_split,
+)
 
 
 def _wl_colours(n, edges, rounds=5):
@@ -81,10 +88,12 @@ def test_england_covid_checksum_is_verified(tmp_path):
 
 def test_signal_window_collate_and_permute():
     g = torch.Generator().manual_seed(0)
-    a = DynamicGraphSignal([torch.tensor([[0, 1], [1, 2]])] * 3, None, torch.randn(3, 3, 2, generator=g),
-                           label=torch.tensor(1))
-    b = DynamicGraphSignal([torch.tensor([[0], [1]])] * 3, None, torch.randn(3, 2, 2, generator=g),
-                           label=torch.tensor(0))
+    a = DynamicGraphSignal(
+        [torch.tensor([[0, 1], [1, 2]])] * 3, None, torch.randn(3, 3, 2, generator=g), label=torch.tensor(1)
+    )
+    b = DynamicGraphSignal(
+        [torch.tensor([[0], [1]])] * 3, None, torch.randn(3, 2, 2, generator=g), label=torch.tensor(0)
+    )
     batch = DynamicGraphSignal.collate([a, b])
     assert batch.edge_indices[0].tolist() == [[0, 1, 3], [1, 2, 4]]
     assert batch.batch.tolist() == [0, 0, 0, 1, 1] and batch.label.tolist() == [1, 0]
@@ -96,3 +105,43 @@ def test_signal_window_collate_and_permute():
     torch.testing.assert_close(moved.features, a.features[:, perm])
     # Edge 0 -> 1 becomes (new id of 0) -> (new id of 1) = 1 -> 2.
     assert moved.edge_indices[0].tolist() == [[1, 2], [2, 0]]
+
+
+def test_collate_keeps_weights_and_targets_only_when_every_signal_has_them():
+    ring = torch.tensor([[0, 1], [1, 0]])
+    a = DynamicGraphSignal([ring] * 2, [torch.ones(2)] * 2, torch.zeros(2, 2, 1), targets=torch.zeros(2, 2))
+    b = DynamicGraphSignal([ring] * 2, None, torch.ones(2, 2, 1), targets=torch.ones(2, 2))
+    assert DynamicGraphSignal.collate([a, a]).edge_weights[0].tolist() == [1.0] * 4
+    both = DynamicGraphSignal.collate([a, b])
+    assert both.edge_weights is None and both.label is None
+    assert both.targets.tolist() == [[0.0, 0.0, 1.0, 1.0]] * 2
+    moved = both.to("cpu")
+    assert torch.equal(moved.features, both.features) and moved.edge_weights is None
+
+
+def test_node_split_is_a_partition_with_rounded_sizes():
+    for n, parts in ((129, (7, 1, 2)), (10, (1, 1)), (7, (3, 3, 3))):
+        masks = node_split(n, parts, torch.Generator().manual_seed(n))
+        total = sum(parts)
+        bounds = [round(sum(parts[: k + 1]) / total * n) for k in range(len(parts))]
+        sizes = [hi - lo for lo, hi in zip([0] + bounds[:-1], bounds)]
+        assert [int(m.sum()) for m in masks] == sizes
+        assert torch.equal(torch.stack(masks).long().sum(0), torch.ones(n, dtype=torch.long))
+    same = node_split(129, (7, 1, 2), torch.Generator().manual_seed(3))
+    again = node_split(129, (7, 1, 2), torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(same, again))
+    with pytest.raises(ValueError, match="parts"):
+        node_split(5, (1, 0))
+
+
+def test_forecast_windows_pair_each_window_with_the_value_horizon_steps_later():
+    covid = load_england_covid()
+    windows = forecast_windows(covid, 7, 2)
+    assert len(windows) == 61 - 7 - 2 + 1
+    for start in (0, 17, len(windows) - 1):
+        w = windows[start]
+        assert w.num_steps == 7 and w.edge_indices[0] is covid.edge_indices[start]
+        torch.testing.assert_close(w.features, covid.features[start : start + 7])
+        torch.testing.assert_close(w.targets, covid.targets[start + 7 + 1][None])
+    with pytest.raises(ValueError, match="targets"):
+        forecast_windows(DynamicGraphSignal([torch.zeros(2, 0, dtype=torch.long)], None, torch.ones(1, 2, 1)), 1)

@@ -11,9 +11,11 @@ from icml22dl.graphs.temporal import (  # noqa: E402
     GCNGRU,
     EvolveGCNO,
     HistoryEncoder,
+    TemporalBatch,
     TimeThenGraph,
     WindowAggregator,
     mean_pool,
+    temporal_batches,
 )
 
 
@@ -140,8 +142,9 @@ def test_time_and_graph_is_constant_on_the_dyncsl_like_task_but_time_then_graph_
 
 def test_gcn_gru_official_bug_flag_equals_running_on_edgeless_snapshots():
     signal = _random_signal()
-    empty = DynamicGraphSignal([e[:, :0] for e in signal.edge_indices], [w[:0] for w in signal.edge_weights],
-                               signal.features)
+    empty = DynamicGraphSignal(
+        [e[:, :0] for e in signal.edge_indices], [w[:0] for w in signal.edge_weights], signal.features
+    )
     torch.manual_seed(0)
     model = GCNGRU(3, 2, hidden=5, ignore_edges=True)
     reference = GCNGRU(3, 2, hidden=5)
@@ -175,3 +178,31 @@ def test_mean_pool_and_bad_arguments():
         TimeThenGraph(2, 2, 1, gnn="cheb")
     with pytest.raises(ValueError, match="readout"):
         GCNGRU(1, 1, readout="max")
+
+
+def test_mean_pool_equals_a_loop_over_graphs_and_leaves_empty_graphs_at_zero():
+    g = torch.Generator().manual_seed(0)
+    h, batch = torch.randn(7, 3, generator=g), torch.tensor([0, 0, 2, 2, 2, 3, 3])
+    pooled = mean_pool(h, batch, 5)
+    for k in range(5):
+        rows = [h[i] for i in range(7) if batch[i] == k]
+        expected = sum(rows) / len(rows) if rows else torch.zeros(3)
+        torch.testing.assert_close(pooled[k], expected)
+    torch.testing.assert_close(mean_pool(h, None), h.mean(0, keepdim=True))
+
+
+def test_temporal_batches_collate_consecutive_groups_and_move():
+    samples = dyncsl_like(7, generator=torch.Generator().manual_seed(0))
+    aggregate = WindowAggregator()
+    batches = temporal_batches(samples, 3, aggregate)
+    assert [b.aggregated.num_graphs for b in batches] == [3, 3, 1]
+    reference = DynamicGraphSignal.collate(samples[3:6])
+    assert torch.equal(batches[1].signal.features, reference.features)
+    assert torch.equal(batches[1].signal.label, reference.label)
+    expected = aggregate(reference)
+    moved = batches[1].to("cpu")
+    assert isinstance(moved, TemporalBatch)
+    for name in ("edge_index", "edge_history", "node_history", "batch"):
+        assert torch.equal(getattr(moved.aggregated, name), getattr(expected, name))
+    with pytest.raises(ValueError, match="batch_size"):
+        temporal_batches(samples, 0, aggregate)

@@ -75,8 +75,7 @@ def test_sgilo_without_prior_or_noise_is_ilo():
     h0 = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
     norm = Normaliser(torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64))
     ref = ilo(G2, A, y, h0, math.inf, steps=50, lr=0.05)
-    out = sgilo(G2, A, y, h0, lambda u, t: -u, norm, "faithful", lam=0.0, steps=50, lr=0.05, temperature=0.0,
-                average=1)
+    out = sgilo(G2, A, y, h0, lambda u, t: -u, norm, "faithful", lam=0.0, steps=50, lr=0.05, temperature=0.0, average=1)
     assert torch.allclose(out.last, ref.variable, atol=1e-12)
     assert torch.allclose(out.estimate, ref.estimate, atol=1e-12)
 
@@ -89,8 +88,19 @@ def test_faithful_score_nudge_is_the_official_update():
     shift = torch.tensor([0.5, 0.0, -1.0], dtype=torch.float64)
     scale = torch.tensor([2.0, 1.0, 4.0], dtype=torch.float64)
     lam, t0 = 0.7, 0.2
-    out = sgilo(G2, lambda x: 0 * x, torch.zeros(1, d, dtype=torch.float64), h0, lambda u, t: -3 * u,
-                Normaliser(shift, scale), lam=lam, t0=t0, steps=1, temperature=0.0, average=1)
+    out = sgilo(
+        G2,
+        lambda x: 0 * x,
+        torch.zeros(1, d, dtype=torch.float64),
+        h0,
+        lambda u, t: -3 * u,
+        Normaliser(shift, scale),
+        lam=lam,
+        t0=t0,
+        steps=1,
+        temperature=0.0,
+        average=1,
+    )
     u = (h0 - shift) / scale
     delta = (0.1 + 19.9 * t0) / 1000 * (u / 2 - 3 * u)
     assert torch.allclose(out.last, h0 + lam * scale * delta, atol=1e-14)
@@ -101,8 +111,20 @@ def test_principled_mode_without_noise_reaches_the_map_of_a_gaussian_prior():
     v, lam = 0.5, 1.0
     y = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
     norm = Normaliser(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
-    out = sgilo(nn.Identity(), lambda x: x, y, torch.zeros(1, 2, dtype=torch.float64), lambda u, t: -u / v, norm,
-                "principled", lam=lam, steps=2000, average=1, eta=0.05, beta=math.inf)
+    out = sgilo(
+        nn.Identity(),
+        lambda x: x,
+        y,
+        torch.zeros(1, 2, dtype=torch.float64),
+        lambda u, t: -u / v,
+        norm,
+        "principled",
+        lam=lam,
+        steps=2000,
+        average=1,
+        eta=0.05,
+        beta=math.inf,
+    )
     assert torch.allclose(out.last, 2 * y / (2 + lam / v), atol=1e-10)
 
 
@@ -112,9 +134,21 @@ def test_principled_mode_samples_the_gaussian_posterior():
     v, lam, eta = 0.5, 1.0, 0.01
     y = torch.tensor([[1.0, -2.0]], dtype=torch.float64).repeat(400, 1)
     norm = Normaliser(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
-    out = sgilo(nn.Identity(), lambda x: x, y, torch.zeros(400, 2, dtype=torch.float64), lambda u, t: -u / v, norm,
-                "principled", lam=lam, steps=1500, average=1000, eta=eta, beta=1.0,
-                generator=torch.Generator().manual_seed(12))
+    out = sgilo(
+        nn.Identity(),
+        lambda x: x,
+        y,
+        torch.zeros(400, 2, dtype=torch.float64),
+        lambda u, t: -u / v,
+        norm,
+        "principled",
+        lam=lam,
+        steps=1500,
+        average=1000,
+        eta=eta,
+        beta=1.0,
+        generator=torch.Generator().manual_seed(12),
+    )
     precision = 2 + lam / v
     assert torch.allclose(out.estimate.mean(0), y[0] * 2 / precision, atol=0.01)
     # Discrete chain: Hessian P = precision, stationary variance 2 / (P (2 - eta P)) per coordinate.
@@ -130,7 +164,8 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="mode"):
         sgilo(nn.Identity(), lambda x: x, torch.zeros(1, 2), torch.zeros(1, 2), lambda u, t: u, norm, mode="x")
     with pytest.raises(ValueError, match="average"):
-        sgilo(nn.Identity(), lambda x: x, torch.zeros(1, 2), torch.zeros(1, 2), lambda u, t: u, norm, steps=3,
-              average=5)
+        sgilo(
+            nn.Identity(), lambda x: x, torch.zeros(1, 2), torch.zeros(1, 2), lambda u, t: u, norm, steps=3, average=5
+        )
     with pytest.raises(ValueError, match="radius"):
         project_l1_ball(torch.zeros(1, 2), torch.zeros(2), -1.0)

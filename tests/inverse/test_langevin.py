@@ -34,7 +34,7 @@ def test_field_vanishes_at_x_star_and_points_away_from_it_elsewhere():
 def _field_error(widths, xs, x_star, g):
     G = random_relu_generator(widths, g)
     x = xs.clone().requires_grad_(True)
-    grad, = torch.autograd.grad(0.5 * (G(x) - G(x_star)).pow(2).sum(), x)
+    (grad,) = torch.autograd.grad(0.5 * (G(x) - G(x_star)).pow(2).sum(), x)
     field = hv_field(xs, x_star, len(widths) - 1)
     return ((grad - field).norm(dim=1) / field.norm(dim=1)).mean().item()
 
@@ -80,8 +80,15 @@ def test_langevin_on_a_linear_generator_has_the_closed_form_spread():
     beta = 200.0
 
     samples = []
-    x = langevin(lambda x: (x @ M.T - y) @ M, x_star.repeat(4000, 1), eta, beta, 300, g,
-                 callback=lambda t, x: samples.append(x.clone()) if t > 200 and t % 20 == 0 else None)
+    x = langevin(
+        lambda x: (x @ M.T - y) @ M,
+        x_star.repeat(4000, 1),
+        eta,
+        beta,
+        300,
+        g,
+        callback=lambda t, x: samples.append(x.clone()) if t > 200 and t % 20 == 0 else None,
+    )
     pooled = torch.cat(samples)
     empirical = torch.cov(pooled.T)
     predicted = stationary_covariance(W, A, beta, eta)

@@ -62,8 +62,10 @@ def test_gaussian_entries_have_variance_one_over_m():
 def test_downsampler_is_block_averaging():
     A = Downsampler(2, (4, 6))
     x = torch.arange(24, dtype=torch.float64).reshape(4, 6)
-    expected = torch.tensor([[sum(x[2 * a + u, 2 * b + v] for u in range(2) for v in range(2)) / 4
-                              for b in range(3)] for a in range(2)], dtype=torch.float64)
+    expected = torch.tensor(
+        [[sum(x[2 * a + u, 2 * b + v] for u in range(2) for v in range(2)) / 4 for b in range(3)] for a in range(2)],
+        dtype=torch.float64,
+    )
     assert torch.allclose(A(x), expected, atol=TOL)
 
 

@@ -6,7 +6,17 @@ import pytest
 import scipy.integrate
 import torch
 
-from icml22dl.inverse import VPSDE, Normaliser, ScoreMLP, ScoreViT, dsm_loss, em_reverse_step, train_score
+from icml22dl.inverse import (
+    VPSDE,
+    FlatScoreViT,
+    Normaliser,
+    ScoreMLP,
+    ScoreViT,
+    device_generator,
+    dsm_loss,
+    em_reverse_step,
+    train_score,
+)
 
 
 def _gaussian_score(sde, s0):
@@ -14,7 +24,7 @@ def _gaussian_score(sde, s0):
 
     def score(x, t):
         alpha, sigma = sde.marginal(t)
-        var = alpha ** 2 * s0 ** 2 + sigma ** 2
+        var = alpha**2 * s0**2 + sigma**2
         return -x / var.reshape(-1, *([1] * (x.dim() - 1)))
 
     return score
@@ -29,20 +39,21 @@ def test_marginal_matches_the_integral_of_beta():
         assert sigma.item() ** 2 == pytest.approx(1 - math.exp(-integral), rel=1e-10)
 
 
-def test_reverse_step_is_the_card_formula_on_a_gaussian_score():
+def test_reverse_step_is_the_euler_maruyama_formula_on_a_gaussian_score():
     # Delta = (beta(t0)/N)(x/2 + s(x, t0)) with s = -x / v_t, checked entry by entry.
     sde = VPSDE(0.1, 20.0, 1000)
     s0, t0 = 0.7, 0.01
     x = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     _, mean = em_reverse_step(_gaussian_score(sde, s0), x, t0, sde, noise=False)
     beta = 0.1 + 19.9 * t0
-    integral = 0.1 * t0 + 0.5 * 19.9 * t0 ** 2
+    integral = 0.1 * t0 + 0.5 * 19.9 * t0**2
     alpha2 = math.exp(-integral)
-    v = alpha2 * s0 ** 2 + 1 - alpha2
+    v = alpha2 * s0**2 + 1 - alpha2
     expected = x + beta / 1000 * (x / 2 - x / v)
     assert torch.allclose(mean, expected, atol=1e-14, rtol=0)
-    nxt, mean2 = em_reverse_step(_gaussian_score(sde, s0), x.repeat(2000, 1), t0, sde,
-                                 generator=torch.Generator().manual_seed(1))
+    nxt, mean2 = em_reverse_step(
+        _gaussian_score(sde, s0), x.repeat(2000, 1), t0, sde, generator=torch.Generator().manual_seed(1)
+    )
     assert (nxt - mean2).std().item() == pytest.approx(math.sqrt(beta / 1000), rel=0.02)
 
 
@@ -66,14 +77,14 @@ def test_dsm_loss_of_the_optimal_predictor_is_the_closed_form():
 
     def optimal(x, t):
         alpha, sigma = sde.marginal(t)
-        return (sigma / (alpha ** 2 * s0 ** 2 + sigma ** 2))[:, None] * x
+        return (sigma / (alpha**2 * s0**2 + sigma**2))[:, None] * x
 
     x0 = s0 * torch.randn(400000, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     loss = dsm_loss(optimal, x0, sde, torch.Generator().manual_seed(4)).item()
 
     def integrand(t):
         a2 = math.exp(2 * sde.log_alpha(torch.tensor(t, dtype=torch.float64)).item())
-        return 1 - (1 - a2) / (a2 * s0 ** 2 + 1 - a2)
+        return 1 - (1 - a2) / (a2 * s0**2 + 1 - a2)
 
     expected = scipy.integrate.quad(integrand, 1e-3, 1.0)[0] / (1 - 1e-3)
     assert loss == pytest.approx(expected, rel=0.01)
@@ -116,3 +127,42 @@ def test_normalisers_and_bad_inputs():
         em_reverse_step(lambda x, t: x, torch.zeros(2, 2), 0.0)
     with pytest.raises(ValueError, match="weighting"):
         dsm_loss(lambda x, t: x, torch.zeros(2, 2), VPSDE(), weighting="x")
+
+
+def test_flat_score_vit_is_the_token_vit_on_reshaped_codes():
+    # Same weights, independent reading: (B, 32) as 16 tokens of 2 entries, through ScoreViT.
+    torch.manual_seed(0)
+    flat = FlatScoreViT(code=32, tokens=16, d_model=16, depth=1)
+    x, t = torch.randn(3, 32), torch.rand(3)
+    expected = flat.vit(x.reshape(3, 16, 2), t).reshape(3, 32)
+    assert torch.equal(flat(x, t), expected)
+    token = ScoreViT(2, 16, d_model=16, depth=1, heads=1)
+    token.load_state_dict(flat.vit.state_dict())
+    assert torch.allclose(token(x.reshape(3, 16, 2), t).reshape(3, 32), flat(x, t))
+    with pytest.raises(ValueError, match="tokens=5"):
+        FlatScoreViT(code=32, tokens=5)
+
+
+def test_normaliser_fit_picks_the_named_normalisation():
+    codes = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, 2.0]])
+    for kind, reference in (("minmax", Normaliser.minmax(codes)), ("standard", Normaliser.standard(codes))):
+        fitted = Normaliser.fit(codes, kind)
+        assert torch.equal(fitted.shift, reference.shift) and torch.equal(fitted.scale, reference.scale)
+    standard = Normaliser.fit(codes, "standard")(codes)
+    assert torch.allclose(standard.mean(dim=0), torch.zeros(2), atol=1e-6)
+    assert torch.allclose(standard.std(dim=0), torch.ones(2), atol=1e-6)
+    with pytest.raises(ValueError, match="kind='zscore'"):
+        Normaliser.fit(codes, "zscore")
+
+
+def test_device_generator_is_seeded_by_one_draw_of_the_source():
+    source = torch.Generator().manual_seed(11)
+    reference_seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(11)))
+    gen = device_generator(source, "cpu")
+    assert gen.initial_seed() == reference_seed
+    # The source advanced by exactly one draw.
+    follow = torch.Generator().manual_seed(11)
+    torch.randint(0, 2**62, (1,), generator=follow)
+    assert torch.equal(torch.rand(4, generator=source), torch.rand(4, generator=follow))
+    with pytest.raises(ValueError, match="source"):
+        device_generator(None, "cpu")

@@ -69,7 +69,7 @@ def test_sop_plus_terms_match_finite_differences():
 
     h = 1e-6
     u0 = crit.u.detach().clone()
-    for (row, col) in [(0, 0), (2, 3), (5, 1)]:
+    for row, col in [(0, 0), (2, 3), (5, 1)]:
         zp, zm = z.detach().clone(), z.detach().clone()
         zp[row, col] += h
         zm[row, col] -= h
@@ -89,7 +89,9 @@ def test_sparse_path_equals_dense_and_touches_only_batch_rows():
     dense(idx, z, y).backward()
     sparse(idx, z2, y).backward()
     assert sparse.u.grad.is_sparse
-    assert torch.allclose(sparse.u.grad.to_dense(), dense.u.grad) and torch.allclose(sparse.v.grad.to_dense(), dense.v.grad)
+    assert torch.allclose(sparse.u.grad.to_dense(), dense.u.grad) and torch.allclose(
+        sparse.v.grad.to_dense(), dense.v.grad
+    )
     assert torch.equal(z.grad, z2.grad)
     before = sparse.v.detach().clone()
     sparse.make_optimizer(lr_u=10.0, lr_v=100.0).step()
@@ -98,7 +100,9 @@ def test_sparse_path_equals_dense_and_touches_only_batch_rows():
     assert torch.equal(sparse.v.detach()[untouched], before[untouched])
     assert not torch.equal(sparse.v.detach()[idx], before[idx])
     groups = sparse.param_groups(10.0, 100.0)
-    assert [g["lr"] for g in groups] == [10.0, 100.0] and all(g["momentum"] == 0 and g["weight_decay"] == 0 for g in groups)
+    assert [g["lr"] for g in groups] == [10.0, 100.0] and all(
+        g["momentum"] == 0 and g["weight_decay"] == 0 for g in groups
+    )
 
 
 def test_scores_and_corrected_labels():
@@ -132,4 +136,5 @@ def test_auroc_equals_pair_counting():
     pairs = [(a > b) + 0.5 * (a == b) for a in pos.tolist() for b in neg.tolist()]
     assert noise_detection_auroc(scores, noisy) == pytest.approx(sum(pairs) / len(pairs), abs=1e-12)
     assert noise_detection_auroc(torch.tensor([1.0, 2.0]), torch.tensor([False, False])) != noise_detection_auroc(
-        torch.tensor([1.0, 2.0]), torch.tensor([False, False]))  # NaN without positives
+        torch.tensor([1.0, 2.0]), torch.tensor([False, False])
+    )  # NaN without positives

@@ -1,12 +1,15 @@
-"""ETF classifier, collapse MLP / ResNet, and the MSE training loop."""
+"""ETF classifier, collapse MLP / ResNet, trained with train.fit on the one-hot MSE."""
 
 import math
 
 import pytest
 import torch
 
+from icml22dl.losses import OneHotMSELoss
 from icml22dl.nn import get_model
-from icml22dl.nn.collapse_nets import CollapseMLP, ETFClassifier, etf_weight, resnet18_collapse, train_mse
+from icml22dl.nn.collapse_nets import CollapseMLP, ETFClassifier, etf_weight, resnet18_collapse
+from icml22dl.runner import torch_seeded
+from icml22dl.train import evaluate, fit
 
 
 def test_etf_weight_is_a_unit_simplex_etf_padded_with_zeros():
@@ -41,16 +44,26 @@ def test_resnet_collapse_fixdim_and_etf():
     assert isinstance(model.fc, ETFClassifier)
 
 
-def test_train_mse_fits_a_separable_toy_problem():
+def test_fit_with_the_one_hot_mse_fits_a_separable_toy_problem():
+    # The training recipe of the collapse papers: train.fit + OneHotMSELoss + SGD with a step schedule.
     gen = torch.Generator().manual_seed(0)
     y = torch.arange(3).repeat(20)
     x = torch.randn(60, 5, generator=gen) * 0.1 + 2 * torch.eye(3, 5)[y]
-    torch.manual_seed(0)
-    model = CollapseMLP(5, 3, width=16, depth=1)
-    losses = []
-    last = train_mse(model, x, y, 3, epochs=30, batch_size=20, lr=0.05, momentum=0.9, weight_decay=0.0,
-                     generator=gen, on_epoch=lambda e, l: losses.append(l))
-    assert len(losses) == 30 and last == losses[-1] and last < losses[0] / 3
-    model.eval()
-    assert (model(x).argmax(1) == y).float().mean() == 1.0
-    assert math.isfinite(last)
+    with torch_seeded(0):
+        model = CollapseMLP(5, 3, width=16, depth=1)
+    mse = OneHotMSELoss(3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    result = fit(
+        model,
+        opt,
+        x,
+        y,
+        epochs=30,
+        batch_size=20,
+        generator=gen,
+        loss_fn=lambda m, b: mse(m(b.x), b.y),
+        scheduler=torch.optim.lr_scheduler.MultiStepLR(opt, [20], 0.1),
+    )
+    assert len(result.epoch_losses) == 30 and result.epoch_losses[-1] < result.epoch_losses[0] / 3
+    assert evaluate(model, x, y).accuracy == 1.0
+    assert math.isfinite(result.last_loss)

@@ -8,8 +8,20 @@ from icml22dl.nn.deq import DEQ, FCDEQ
 
 
 def small_net(sigma=0.8, width=8, backward="ift", solver="anderson"):
-    net = FCDEQ(5, width, 3, init="orthogonal", sigma_w=sigma, generator=torch.Generator().manual_seed(0),
-                solver=solver, backward=backward, f_tol=1e-13, b_tol=1e-13, f_max_iter=300, b_max_iter=300)
+    net = FCDEQ(
+        5,
+        width,
+        3,
+        init="orthogonal",
+        sigma_w=sigma,
+        generator=torch.Generator().manual_seed(0),
+        solver=solver,
+        backward=backward,
+        f_tol=1e-13,
+        b_tol=1e-13,
+        f_max_iter=300,
+        b_max_iter=300,
+    )
     return net.double()
 
 

@@ -1,4 +1,4 @@
-"""Initialisation families (card 03 §2): variance, orthogonality, symmetry, Haar angles."""
+"""Initialisation families (docs/papers/deq_init.md#method): variance, orthogonality, symmetry, Haar angles."""
 
 import math
 
@@ -52,7 +52,7 @@ def test_spectra_edges():
 
 
 def test_haar_eigen_angles_are_uniform_and_the_sign_fix_matters():
-    # Card 03: KS p = 0.86 with the sign fix, 7e-4 without (50 matrices of N = 64).
+    # Measured: KS p = 0.86 with the sign fix, 7e-4 without (50 matrices of N = 64).
     g = gen(3)
     angles, raw_angles = [], []
     for _ in range(50):

@@ -21,5 +21,9 @@ def test_shapes_names_and_plain_reference():
 
 
 def test_bad_widths_raise():
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="^in_features=0 "):
         MLP(0, (4,), 3)
+    with pytest.raises(ValueError, match=r"^hidden\[1\]=-2 "):
+        MLP(3, (4, -2), 3)
+    with pytest.raises(ValueError, match="^num_classes=2.5 has the wrong type"):
+        MLP(3, (4,), 2.5)

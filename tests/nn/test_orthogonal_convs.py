@@ -1,7 +1,6 @@
 """Baseline orthogonal convolutions: Cayley exact on circular signals, SOC skew-symmetric, RKO scaled."""
 
 import pytest
-import pytest
 import torch
 import torch.nn.functional as F
 

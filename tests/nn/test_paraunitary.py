@@ -15,10 +15,10 @@ from icml22dl.nn.paraunitary import (
     ParaunitaryConv2d,
     ParaunitaryConvTranspose2d,
     multi_margin_hinge,
+    paraunitary_variants,
 )
-from icml22dl.papers.paraunitary import sweep_configs
 
-TOL = 1e-10  # card 04 Q4.1
+TOL = 1e-10  # docs/papers/paraunitary.md#claim-and-thresholds (exact_singular_values)
 
 
 def gen(seed=0):
@@ -32,18 +32,21 @@ def perturbed(layer, g, scale=0.05):
     return layer
 
 
-SWEEP = sweep_configs(4)
+SWEEP = paraunitary_variants(4)
 
 
-@pytest.mark.parametrize("index", range(len(SWEEP)), ids=lambda i: "k{kernel_size}s{stride}d{dilation}{padding_mode}g{groups}o{out_channels}".format(**SWEEP[i]))
+@pytest.mark.parametrize(
+    "index",
+    range(len(SWEEP)),
+    ids=lambda i: "k{kernel_size}s{stride}d{dilation}{padding_mode}g{groups}o{out_channels}".format(**SWEEP[i]),
+)
 def test_every_sweep_variant_is_exact_in_float64(index):
     spec = SWEEP[index]
     _check_variant(spec, gen(index))
 
 
-
 def _check_variant(spec, g):
-    # Card 04 Q4.1 (C_in = 4 here, 8 in the quick claim): every Jacobian singular value within
+    # Q4.1 (C_in = 4 here, 8 in the quick claim): every Jacobian singular value within
     # 1e-10 of 1 and the reverse pass recovers the input, except row-orthogonal layers with
     # zero padding: a cropped co-isometry is not an isometry of finite signals (checked below).
     layer = perturbed(ParaunitaryConv2d(**spec, init="uniform", generator=g).double(), g)
@@ -198,13 +201,25 @@ def test_hinge_matches_torch_multi_margin_loss():
     assert multi_margin_hinge(logits, y, 0.5).item() == pytest.approx(F.multi_margin_loss(logits, y, margin=0.5).item())
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(kernel_size=3, stride=2), "stride"),
-    (dict(kernel_size=2, stride=2, dilation=2), "dilation"),
-    (dict(kernel_size=4), "odd"),
-    (dict(kernel_size=3, padding_mode="reflect"), "padding_mode"),
-    (dict(kernel_size=3, groups=3), "groups"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(kernel_size=3, stride=2), "stride"),
+        (dict(kernel_size=2, stride=2, dilation=2), "dilation"),
+        (dict(kernel_size=4), "odd"),
+        (dict(kernel_size=3, padding_mode="reflect"), "padding_mode"),
+        (dict(kernel_size=3, groups=3), "groups"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ParaunitaryConv2d(4, 4, **kwargs)
+
+
+def test_the_variant_sweep_is_complete_and_checked():
+    variants = paraunitary_variants(4)
+    # k 1-5 x stride 1/2 (s | k) x dilation 1/2 (not with s = 2, not for k = 1) x 2 paddings x 2 groups x 3 ratios
+    assert len(variants) == 132 and len({tuple(sorted(v.items())) for v in variants}) == 132
+    assert all(v["kernel_size"] % v["stride"] == 0 for v in variants)
+    with pytest.raises(ValueError, match="even"):
+        paraunitary_variants(5)

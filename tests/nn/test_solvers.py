@@ -89,22 +89,28 @@ def test_per_example_stop_bounds_every_example(solver):
 
 @pytest.mark.parametrize("name", ["anderson", "broyden", "fixed_point"])
 def test_same_point_and_steps_as_torchdeq(name):
-    # Card 03 §2: torchdeq 0.1.0 on an identical problem: same point, steps within +-2
+    # torchdeq 0.1.0 on an identical problem: same point, steps within +-2
     # (torchdeq stops on the largest per-example residual: per_example=True). Optional extra.
     solvers = pytest.importorskip("torchdeq.solver")
-    from torchdeq.solver import anderson as td_a, broyden as td_b, fp_iter as td_f
+    from torchdeq.solver import anderson as td_a
+    from torchdeq.solver import broyden as td_b
+    from torchdeq.solver import fp_iter as td_f
 
     g = torch.Generator().manual_seed(0)
     q = torch.linalg.qr(torch.randn(64, 64, generator=g, dtype=torch.float64))[0]
     u = torch.randn(16, 64, generator=g, dtype=torch.float64)
     f = lambda z: torch.tanh(0.8 * z @ q.T + u)  # noqa: E731
     z0 = torch.zeros_like(u)
-    ours = {"anderson": lambda: anderson(f, z0, m=6, tol=1e-4, per_example=True),
-            "broyden": lambda: broyden(f, z0, tol=1e-4, per_example=True),
-            "fixed_point": lambda: fixed_point(f, z0, tol=1e-4, per_example=True)}[name]
-    theirs = {"anderson": lambda: td_a.anderson_solver(f, z0, 50, 1e-4, "rel", m=6),
-              "broyden": lambda: td_b.broyden_solver(f, z0, 50, 1e-4, "rel"),
-              "fixed_point": lambda: td_f.fixed_point_iter(f, z0, 50, 1e-4, "rel")}[name]
+    ours = {
+        "anderson": lambda: anderson(f, z0, m=6, tol=1e-4, per_example=True),
+        "broyden": lambda: broyden(f, z0, tol=1e-4, per_example=True),
+        "fixed_point": lambda: fixed_point(f, z0, tol=1e-4, per_example=True),
+    }[name]
+    theirs = {
+        "anderson": lambda: td_a.anderson_solver(f, z0, 50, 1e-4, "rel", m=6),
+        "broyden": lambda: td_b.broyden_solver(f, z0, 50, 1e-4, "rel"),
+        "fixed_point": lambda: td_f.fixed_point_iter(f, z0, 50, 1e-4, "rel"),
+    }[name]
     z, info = ours()
     zt, _, stat = theirs()
     assert solvers is not None and info.converged

@@ -79,8 +79,10 @@ def test_trajectory_matches_plain_reference(case: str, foreach: bool) -> None:
     settings: dict[tuple, list[int]] = {}
     for i, c in enumerate(cfg):
         settings.setdefault(c, []).append(i)
-    groups = [dict(params=[ours[i] for i in idx], lr=c[0], weight_decay=c[1], decoupled=c[2], dampening=c[3])
-              for c, idx in settings.items()]
+    groups = [
+        dict(params=[ours[i] for i in idx], lr=c[0], weight_decay=c[1], decoupled=c[2], dampening=c[3])
+        for c, idx in settings.items()
+    ]
     opt = spec["cls"](groups, lr=1.0, foreach=foreach)
     x, y = _data()
     state: dict = {}
@@ -212,9 +214,15 @@ def test_low_precision_params_keep_float32_state() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [(dict(lr=-1.0), "lr"), (dict(lr=0.1, betas=(-0.1, 0.99)), "beta0"), (dict(lr=0.1, betas=(0.1, 1.0)), "beta2"),
-     (dict(lr=0.1, eps=1.0), "eps"), (dict(lr=0.1, eps=0.0), "eps"), (dict(lr=0.1, weight_decay=-1.0), "weight_decay"),
-     (dict(lr=0.1, dampening=1.5), "dampening")],
+    [
+        (dict(lr=-1.0), "lr"),
+        (dict(lr=0.1, betas=(-0.1, 0.99)), "beta0"),
+        (dict(lr=0.1, betas=(0.1, 1.0)), "beta2"),
+        (dict(lr=0.1, eps=1.0), "eps"),
+        (dict(lr=0.1, eps=0.0), "eps"),
+        (dict(lr=0.1, weight_decay=-1.0), "weight_decay"),
+        (dict(lr=0.1, dampening=1.5), "dampening"),
+    ],
 )
 def test_invalid_arguments(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):

@@ -114,10 +114,14 @@ def test_noise_is_reproducible_and_resumable() -> None:
 
 @pytest.mark.parametrize(
     "make, field",
-    [(lambda p: SGLD(p, lr=0.1, std_coef=-1.0), "std_coef"), (lambda p: NoisySignSGD(p, lr=0.1, alpha=0.0), "alpha"),
-     (lambda p: EFLD(p, lr=0.1, family="gaussian", alpha=math.inf), "alpha"),
-     (lambda p: EFLD(p, lr=0.1, family="laplace"), "family"), (lambda p: QuantizedSGD(p, lr=0.1, levels=0), "levels"),
-     (lambda p: QuantizedSGD(p, lr=0.1, levels=(1.0,)), "levels")],
+    [
+        (lambda p: SGLD(p, lr=0.1, std_coef=-1.0), "std_coef"),
+        (lambda p: NoisySignSGD(p, lr=0.1, alpha=0.0), "alpha"),
+        (lambda p: EFLD(p, lr=0.1, family="gaussian", alpha=math.inf), "alpha"),
+        (lambda p: EFLD(p, lr=0.1, family="laplace"), "family"),
+        (lambda p: QuantizedSGD(p, lr=0.1, levels=0), "levels"),
+        (lambda p: QuantizedSGD(p, lr=0.1, levels=(1.0,)), "levels"),
+    ],
 )
 def test_invalid_arguments(make, field: str) -> None:
     with pytest.raises(ValueError, match=field):

@@ -1,7 +1,8 @@
-"""EMAMomentum (Jelassi & Li, ICML 2022, GD+M) against torch.optim.SGD and closed forms (card §2)."""
+"""EMAMomentum (Jelassi & Li, ICML 2022, the EMA form of GD+M) against torch.optim.SGD and closed forms."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -69,9 +70,7 @@ def test_ema_equals_sgd_with_scaled_lr(dtype: torch.dtype, foreach: bool) -> Non
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_ema_equals_sgd_dampening_with_zero_seeded_buffer(dtype: torch.dtype) -> None:
     ours = _trajectory(lambda p: EMAMomentum(p, lr=ETA, momentum=GAMMA), dtype)
-    ref = _trajectory(
-        lambda p: torch.optim.SGD(p, lr=ETA, momentum=GAMMA, dampening=GAMMA), dtype, seed_zero=True
-    )
+    ref = _trajectory(lambda p: torch.optim.SGD(p, lr=ETA, momentum=GAMMA, dampening=GAMMA), dtype, seed_zero=True)
     assert _rel(ours, ref) <= TOL[dtype]
 
 
@@ -93,16 +92,12 @@ def test_sgd_undamped_same_lr_differs() -> None:
 @pytest.mark.parametrize("foreach", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_heavy_ball_equals_sgd_momentum(dtype: torch.dtype, foreach: bool) -> None:
-    ours = _trajectory(
-        lambda p: EMAMomentum(p, lr=0.05, momentum=GAMMA, form="heavy_ball", foreach=foreach), dtype
-    )
+    ours = _trajectory(lambda p: EMAMomentum(p, lr=0.05, momentum=GAMMA, form="heavy_ball", foreach=foreach), dtype)
     ref = _trajectory(lambda p: torch.optim.SGD(p, lr=0.05, momentum=GAMMA), dtype)
     assert _rel(ours, ref) <= TOL[dtype]
 
 
-def _two_by_two_closed_form(
-    lam: Tensor, q: Tensor, w0: Tensor, steps: int, form: str
-) -> tuple[Tensor, Tensor]:
+def _two_by_two_closed_form(lam: Tensor, q: Tensor, w0: Tensor, steps: int, form: str) -> tuple[Tensor, Tensor]:
     """Iterate and buffer after ``steps`` steps on 0.5 w^T A w, A = Q diag(lam) Q^T, by 2x2 matrix powers.
 
     In the eigenbasis (u = Q^T w, h = Q^T buffer) each coordinate i is an independent linear recurrence
@@ -215,9 +210,7 @@ def test_foreach_flag_selects_the_path_on_cpu(
     for path, attr in (("single", "_single_tensor_update"), ("multi", "_multi_tensor_update")):
         original = getattr(momentum_module, attr)
 
-        def spy(
-            *args: Any, _path: str = path, _original: Callable[..., None] = original, **kwargs: Any
-        ) -> None:
+        def spy(*args: Any, _path: str = path, _original: Callable[..., None] = original, **kwargs: Any) -> None:
             calls.append(_path)
             _original(*args, **kwargs)
 
@@ -266,5 +259,5 @@ def test_sparse_gradient_rejected() -> None:
 )
 def test_invalid_arguments_raise(kwargs: dict[str, object], field: str) -> None:
     bad = next(v for k, v in kwargs.items() if k == field)
-    with pytest.raises(ValueError, match=rf"^{field} .*{bad!r}"):
+    with pytest.raises(ValueError, match=rf"^{field}={re.escape(repr(bad))} "):
         EMAMomentum([torch.ones(1, requires_grad=True)], **kwargs)  # type: ignore[arg-type]

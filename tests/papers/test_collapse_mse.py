@@ -4,11 +4,12 @@ import math
 
 import pytest
 
-from icml22dl.papers.collapse_mse import PAPER, PRESETS, Config, run
+from icml22dl.papers.blocks import UFM, MNISTNet, MNISTSubset
+from icml22dl.papers.collapse_mse import PAPER, PRESETS, Config, Saddles, run
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
-PINNED = {"quick": "256c7bba52a8", "paper": "8b7d99076308"}
+PINNED = {"quick": "2057368b0cf3", "paper": "a63723b33ae8"}
 
 
 def test_preset_hashes_are_pinned():
@@ -16,7 +17,7 @@ def test_preset_hashes_are_pinned():
 
 
 def test_ufm_items_are_consistent_on_a_short_run():
-    config = Config(steps=3000, threshold_steps=500, control_steps=500, network="none")
+    config = _short(Config())
     m = run(config, seed=0, log=null_log())
     assert m["ufm_f"] >= m["ufm_f_star"] - 1e-12  # the closed form is a lower bound
     assert m["ufm_rel_gap"] == pytest.approx(abs(m["ufm_f"] - m["ufm_f_star"]) / m["ufm_f_star"])
@@ -25,15 +26,34 @@ def test_ufm_items_are_consistent_on_a_short_run():
     assert m["control_nc2"] > 0.3
 
 
+def _short(config, ufm_steps=3000, steps=500, arch="none"):
+    return config.replace(
+        ufm=config.ufm.replace(steps=ufm_steps),
+        threshold=config.threshold.replace(steps=steps),
+        control=config.control.replace(steps=steps),
+        net=config.net.replace(arch=arch),
+    )
+
+
 def test_config_rejects_a_saddle_dimension_not_above_k():
-    with pytest.raises(ValueError, match="saddle_dim"):
-        Config(saddle_dim=4, saddle_classes=4)
+    with pytest.raises(ValueError, match="Saddles.dim=4 must exceed"):
+        Saddles(dim=4, classes=4)
+    with pytest.raises(ValueError, match="control.dim=3"):
+        Config(control=UFM(classes=4, dim=3))
+    with pytest.raises(ValueError, match="exceeds the 10000 t10k images"):
+        MNISTSubset(train_size=8000)
+
+
+def test_nested_blocks_are_set_from_the_command_line():
+    config = Config().with_overrides(["net.opt.lr=0.1", "threshold.steps=7", "ufm.classes=5"])
+    assert config.net.opt.lr == 0.1 and config.threshold.steps == 7 and config.ufm.classes == 5
+    assert {"net.data.train_size", "saddle.lambda_H", "control.steps"} <= {row[0] for row in Config.describe()}
 
 
 def test_rank_deficient_features_make_the_claim_fail(tmp_path):
     # d = 8 < K - 1 = 9: W has rank <= 8, so W W^T cannot be a simplex ETF and f > f*;
     # the global-optimality criteria must then fail and the verdict be 'not reproduced'.
-    config = PRESETS["quick"].replace(dim=8, steps=3000, threshold_steps=500, control_steps=500, network="none")
+    config = _short(PRESETS["quick"].replace(ufm=PRESETS["quick"].ufm.replace(dim=8)))
     record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["ufm_value"]["verdict"] == NOT_REPRODUCED and by_id["ufm_nc2"]["verdict"] == NOT_REPRODUCED
@@ -42,8 +62,8 @@ def test_rank_deficient_features_make_the_claim_fail(tmp_path):
 
 @pytest.mark.slow
 def test_network_check_runs_end_to_end_on_a_small_subset():
-    config = Config(steps=10, threshold_steps=10, control_steps=10, train_size=200, test_size=200, epochs=2,
-                    milestones=(1,))
+    net = MNISTNet(data=MNISTSubset(train_size=200, test_size=200), epochs=2, milestones=(1,))
+    config = _short(Config(net=net), ufm_steps=10, steps=10, arch="mlp")
     m = run(config, seed=0, log=null_log())
     assert 0.0 <= m["net_learned_test_acc"] <= 1.0 and 0.0 <= m["net_etf_test_acc"] <= 1.0
     assert m["net_nc1_drop"] == pytest.approx(m["net_init_nc1"] / m["net_learned_nc1"])
@@ -52,9 +72,16 @@ def test_network_check_runs_end_to_end_on_a_small_subset():
 @pytest.mark.slow
 def test_paper_preset_code_path_on_cpu():
     # The paper preset's code path (ResNet-18 on MNIST padded to 32x32, ETF + fixdim) on tiny sizes.
-    config = PRESETS["paper"].replace(classes=4, per_class=5, dim=8, steps=10, threshold_steps=10, control_steps=10,
-                                      train_size=64, test_size=64, epochs=1, batch_size=32, milestones=(1,),
-                                      device="cpu")
+    paper = PRESETS["paper"]
+    net = paper.net.replace(
+        data=paper.net.data.replace(train_size=64, test_size=64), epochs=1, batch_size=32, milestones=(1,)
+    )
+    config = _short(
+        paper.replace(ufm=UFM(classes=4, per_class=5, dim=8), net=net, device="cpu"),
+        ufm_steps=10,
+        steps=10,
+        arch="resnet18",
+    )
     m = run(config, seed=0, log=null_log())
     assert set(m) >= {"net_learned_test_acc", "net_etf_test_acc", "net_learned_nc1", "net_etf_nc1"}
 
@@ -67,7 +94,8 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["ufm_value"]["value"] == max(r["ufm_rel_gap"] for r in results.values())
     assert by_id["etf_no_loss"]["value"] == pytest.approx(
-        sum(r["net_learned_test_acc"] - r["net_etf_test_acc"] for r in results.values()) / 3)
+        sum(r["net_learned_test_acc"] - r["net_etf_test_acc"] for r in results.values()) / 3
+    )
     assert by_id["wall_time"]["value"] == pytest.approx(math.fsum(r["run_wall_s"] for r in results.values()))
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
     assert record["verdict"] == REPRODUCED

@@ -2,11 +2,11 @@
 
 import pytest
 
-from icml22dl.papers.deep_linear import PAPER, PRESETS, Config, run
+from icml22dl.papers.deep_linear import PAPER, PRESETS, Config, Saddle, Starts, Target, run
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
-PINNED = {"quick": "d1de8c6fd96f", "paper": "03dd2ed50a77"}
+PINNED = {"quick": "69a19e22b933", "paper": "e4f00f8ef2e0"}
 
 
 def test_preset_hashes_are_pinned():
@@ -17,14 +17,26 @@ def test_config_rules():
     with pytest.raises(ValueError, match="width 1"):
         Config(architectures=("6-2-5",))
     with pytest.raises(ValueError, match="decreasing"):
-        Config(singular_values=(1.0, 2.0))
+        Config(target=Target(singular_values=(1.0, 2.0)))
+    with pytest.raises(ValueError, match="escape.s0"):
+        Config().with_overrides(["escape.s0=2.0"])
+
+
+def test_config_has_no_device_field():
+    # The flows are tiny float64 CPU computations: no device field that would be ignored.
+    assert "device" not in Config().flat_dict()
 
 
 def test_coarse_short_flows_make_the_claim_fail(tmp_path):
     # A coarse step (RK4 errors ~ dt^4 differ between the factor and reduced forms) and a
-    # short horizon (no convergence) must fail the card's bars.
-    config = PRESETS["quick"].replace(dt=0.05, horizon=1.0, saddle_horizon=1.0, architectures=("6-1-5",),
-                                      record_every=1)
+    # short horizon (no convergence) must fail the bars of docs/papers/deep_linear.md.
+    config = PRESETS["quick"].replace(
+        dt=0.05,
+        starts=Starts(horizon=1.0),
+        saddle=Saddle(horizon=1.0),
+        architectures=("6-1-5",),
+        record_every=1,
+    )
     record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["reduced_dynamics"]["verdict"] == NOT_REPRODUCED
@@ -33,8 +45,10 @@ def test_coarse_short_flows_make_the_claim_fail(tmp_path):
 
 
 def test_short_run_metrics():
-    m = run(PRESETS["quick"].replace(horizon=2.0, saddle_horizon=2.0, architectures=("6-1-5",), escape_s0=(1e-2,)), 0,
-            null_log())
+    config = PRESETS["quick"].with_overrides(
+        ["starts.horizon=2.0", "saddle.horizon=2.0", "architectures=6-1-5", "escape.s0=1e-2"]
+    )
+    m = run(config, 0, null_log())
     assert m["max_reduced_gap"] <= 1e-8 and m["max_balance_drift"] <= 1e-10
     assert m["max_saddle_deviation"] <= 1e-8
 
@@ -49,8 +63,10 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
     for cid in ("reduced_dynamics", "balance", "saddle", "saddle_approach", "escape_time"):
         assert by_id[cid]["verdict"] == REPRODUCED
-    # global_minimum at the card's fixed horizon T = 8 fails for slow starts (seed 1: a start
+    # global_minimum at the fixed horizon T = 8 fails for slow starts (seed 1: a start
     # with u^T Z v(0) < 0 at N = 4); see targets.toml. The verdict follows from the criteria.
     verdicts = {c["verdict"] for c in record["criteria"]}
-    expected = NOT_REPRODUCED if NOT_REPRODUCED in verdicts else (REPRODUCED if verdicts == {REPRODUCED} else "inconclusive")
+    expected = (
+        NOT_REPRODUCED if NOT_REPRODUCED in verdicts else (REPRODUCED if verdicts == {REPRODUCED} else "inconclusive")
+    )
     assert record["verdict"] == expected

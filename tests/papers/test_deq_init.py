@@ -2,11 +2,11 @@
 
 import pytest
 
-from icml22dl.papers.deq_init import PAPER, PRESETS, Config, run
+from icml22dl.papers.deq_init import PAPER, PRESETS, Config, FCDEQNet, LinearGain, Training, run
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
-PINNED = {"quick": "3589820518ef", "paper": "1bc2cc84afda", "gpu_check": "3a770d7ef1c0"}
+PINNED = {"quick": "636ae6aea982", "paper": "d849aa46e22a", "gpu_check": "205ba3de8b4b"}
 
 
 def test_preset_hashes_are_pinned():
@@ -14,7 +14,9 @@ def test_preset_hashes_are_pinned():
 
 
 def test_metrics_are_consistent_on_a_tiny_run():
-    config = Config(part_a_width=16, part_a_draws=1, part_a_inputs=4, width=16, steps=3, batch_size=32)
+    config = Config(
+        part_a=LinearGain(width=16, draws=1, inputs=4), part_b=Training(steps=3, batch_size=32), net=FCDEQNet(width=16)
+    )
     m = run(config, seed=0, log=null_log())
     assert m["b_train_acc_gap"] == pytest.approx(m["symmetric_s3_train_acc"] - m["gaussian_s3_train_acc"])
     assert m["b_res_init_ratio"] == pytest.approx(m["symmetric_s3_res_init"] / m["gaussian_s3_res_init"])
@@ -33,8 +35,15 @@ def test_same_family_everywhere_makes_the_claim_fail(tmp_path, monkeypatch):
         return real(n, "gaussian", *args, **kwargs)
 
     monkeypatch.setattr(init_module, "matrix_family", gaussian_only)
-    monkeypatch.setattr(deq_module, "init_matrix_", lambda w, kind, *a, **k: init_module.init_matrix_(w, "gaussian", *a, **k))
-    config = PRESETS["quick"].replace(part_a=False, width=32, steps=10, families=("gaussian", "symmetric"))
+    monkeypatch.setattr(
+        deq_module, "init_matrix_", lambda w, kind, *a, **k: init_module.init_matrix_(w, "gaussian", *a, **k)
+    )
+    quick = PRESETS["quick"]
+    config = quick.replace(
+        part_a=LinearGain(enabled=False),
+        part_b=quick.part_b.replace(steps=10, families=("gaussian", "symmetric")),
+        net=FCDEQNet(width=32),
+    )
     record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
     metrics = RunDir(tmp_path, "deq_init", config.config_hash(), 0).load_result()["metrics"]
     assert metrics["b_res_init_ratio"] == pytest.approx(1.0) and metrics["b_train_acc_gap"] == 0.0
@@ -43,9 +52,9 @@ def test_same_family_everywhere_makes_the_claim_fail(tmp_path, monkeypatch):
 
 def test_bad_config():
     with pytest.raises(ValueError, match="gate_sigma"):
-        Config(sigma_ws=(1.0,), gate_sigma=3.0)
+        Training(sigma_ws=(1.0,), gate_sigma=3.0)
     with pytest.raises(ValueError, match="families"):
-        Config(families=("uniform",))
+        Training(families=("uniform",))
 
 
 @pytest.mark.slow
@@ -65,6 +74,12 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
 
 @pytest.mark.slow
 def test_paper_path_runs_on_mnist_for_a_few_steps():
-    config = PRESETS["paper"].replace(width=16, steps=2, part_a_width=16, part_a_draws=1, device="cpu")
+    paper = PRESETS["paper"]
+    config = paper.replace(
+        part_a=LinearGain(width=16, draws=1),
+        part_b=paper.part_b.replace(steps=2),
+        net=FCDEQNet(width=16),
+        device="cpu",
+    )
     m = run(config, seed=0, log=null_log())
     assert "range_gap_min" in m and all(f"{k}_s4_test_acc" in m for k in ("gaussian", "orthogonal", "symmetric"))

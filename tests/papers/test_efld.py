@@ -2,25 +2,51 @@
 
 import pytest
 
-from icml22dl.papers.efld import PAPER, PRESETS, run
+from icml22dl.papers.efld import PAPER, PRESETS, Bound, NoiseRuns, Pool, run, run_specs
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
-PINNED = {"quick": "8027bebf0d76", "paper": "9754d06088aa"}
+# Re-pinned when the flat fields became the blocks data, algorithms, bound and noise (same values).
+PINNED = {"quick": "32b4eae0da8e", "paper": "d683653cf1a8"}
 
-TINY = dict(train_pool=600, fresh_size=300, n_large=600, n_small=150, steps=15, noise_n=300, noise_steps=15,
-            batch_size=50, pairs=4)
+TINY = dict(
+    data=Pool(train_pool=600, fresh_size=300),
+    n_large=600,
+    n_small=150,
+    steps=15,
+    noise=NoiseRuns(n=300, steps=15),
+    batch_size=50,
+    bound=Bound(pairs=4),
+)
 
 
 def test_preset_hashes_are_pinned():
     assert {scale: preset.config_hash() for scale, preset in PRESETS.items()} == PINNED
 
 
+def test_presets_keep_their_values_in_blocks():
+    quick, paper = PRESETS["quick"], PRESETS["paper"]
+    assert quick.data == Pool(dataset="mnist_t10k", train_pool=8000, fresh_size=2000)
+    assert (quick.n_large, quick.n_small, quick.steps, quick.batch_size) == (8000, 2000, 300, 200)
+    assert (quick.noise.n, quick.noise.steps, quick.noise.std_coef, quick.noise.rate) == (1000, 1500, 0.1, 0.5)
+    assert (quick.bound.pairs, quick.algorithms.std_coef, quick.algorithms.effective_lr) == (16, 0.5, 0.1)
+    assert paper.data == Pool(dataset="mnist", train_pool=50000, fresh_size=10000)
+    assert (paper.model, paper.n_small, paper.bound.pairs, paper.noise.n) == ("cnn2", 12500, 64, 50000)
+    assert [s.tag for s in run_specs(quick)] == ["sgld", "sign", "quant", "sgld_small", "noise_p0", "noise_p"]
+    no_noise = quick.replace(noise=NoiseRuns(steps=0))
+    assert [s.tag for s in run_specs(no_noise)] == ["sgld", "sign", "quant", "sgld_small"]
+
+
+def test_config_rejects_n_above_the_pool():
+    with pytest.raises(ValueError, match="train_pool"):
+        PRESETS["quick"].replace(n_large=9000)
+
+
 def test_metrics_are_consistent_on_a_tiny_run():
     metrics = run(PRESETS["quick"].replace(**TINY), seed=0, log=null_log())
     assert metrics["n_ratio"] == pytest.approx(metrics["sgld_bound"] / metrics["sgld_small_bound"])
     assert metrics["sgld_gap"] == pytest.approx(metrics["sgld_test_err"] - metrics["sgld_train_err"])
-    assert metrics["sgld_bound"] == pytest.approx(metrics["sgld_bound_c1"] * PRESETS["quick"].constant, rel=1e-12)
+    assert metrics["sgld_bound"] == pytest.approx(metrics["sgld_bound_c1"] * PRESETS["quick"].bound.constant, rel=1e-12)
     tags = ("sgld", "sign", "quant", "sgld_small", "noise_p0", "noise_p")
     assert metrics["validity_margin"] == pytest.approx(min(metrics[f"{t}_bound"] - metrics[f"{t}_gap"] for t in tags))
 

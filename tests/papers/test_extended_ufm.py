@@ -5,11 +5,12 @@ import math
 import pytest
 
 from icml22dl.papers import extended_ufm as module
-from icml22dl.papers.extended_ufm import PAPER, PRESETS, Config, run
+from icml22dl.papers.blocks import MNISTNet
+from icml22dl.papers.extended_ufm import PAPER, PRESETS, Config, Extended, run
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, resolve_device, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
-PINNED = {"quick": "9a03aae52001", "paper": "80018eab4e7a"}
+PINNED = {"quick": "b20177e8d70d", "paper": "b5b4036d193d"}
 
 
 def test_preset_hashes_are_pinned():
@@ -18,13 +19,13 @@ def test_preset_hashes_are_pinned():
 
 def test_config_requires_widths_of_at_least_k():
     with pytest.raises(ValueError, match="must all be >= classes"):
-        Config(ext_hidden=3)
+        Config(ext=Extended(hidden=3))
 
 
 def test_an_etf_solution_fails_the_orthogonal_frame_criteria():
     # Feed the claim the metrics of the model *with* a bias (an ETF) under the bias-free
     # names: the OF criteria must fail. This is what lets the quick check tell OF from ETF.
-    config = Config(steps=4000, network="none")
+    config = Config(ufm=Config().ufm.replace(steps=4000), net=MNISTNet(arch="none"))
     with_bias = module._two_factor(config, 0, null_log(), resolve_device(config.device), bias=True)
     swapped = {k.replace("bias_", "ufm_", 1): v for k, v in with_bias.items()}
     record = PAPER.claim.judge("quick", {0: swapped})
@@ -36,7 +37,10 @@ def test_an_etf_solution_fails_the_orthogonal_frame_criteria():
 
 
 def test_short_run_metrics_are_consistent():
-    m = run(Config(steps=2000, linear_steps=500, relu_steps=500, network="none"), seed=0, log=null_log())
+    config = Config(
+        ufm=Config().ufm.replace(steps=2000), ext=Extended(linear_steps=500, relu_steps=500), net=MNISTNet(arch="none")
+    )
+    m = run(config, seed=0, log=null_log())
     assert m["linear_nc1_max"] == max(m["linear_nc1_H"], m["linear_nc1_hidden"])
     assert 0.0 < m["relu_negative_preactivation"] < 1.0
     assert m["of_etf_distance"] == pytest.approx(0.5176, abs=1e-4)

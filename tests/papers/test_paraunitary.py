@@ -4,20 +4,31 @@ import pytest
 import torch
 
 from icml22dl.papers import paraunitary as P
-from icml22dl.papers.paraunitary import PAPER, PRESETS, Config
+from icml22dl.papers.paraunitary import PAPER, PRESETS, DepthCheck, Exactness, NormRatio, SpeedCheck
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, run_claim
 
-PINNED = {"quick": "e2d4c8ee49f6", "paper": "c5ea83c4734c"}
+# Re-pinned when the flat fields were grouped into blocks (exactness, norm_ratio, depth, speed,
+# certified), with the same values.
+PINNED = {"quick": "0ed762ddd46a", "paper": "57e9f6481c40"}
 
 
 def test_preset_hashes_are_pinned():
     assert {scale: preset.config_hash() for scale, preset in PRESETS.items()} == PINNED
 
 
+def test_blocks_validate_and_are_set_from_the_command_line():
+    config = PRESETS["quick"].with_overrides(["certified.epochs=2", "exactness.channels=4"])
+    assert config.certified.epochs == 2 and config.exactness.channels == 4
+    with pytest.raises(ValueError, match="even"):
+        Exactness(channels=5)
+
+
 def test_checks_on_a_small_setting():
-    config = Config(ratio_channels=8, ratio_size=8, ratio_batch=4, ratio_runs=1, depth=4, depth_channels=4,
-                    speed_channels=8, speed_size=8, speed_batch=2, speed_reps=1)
-    m = P.norm_ratios(config, 0) | P.depth_check(config, 0) | P.speed(config, 0)
+    m = (
+        P.norm_ratios(NormRatio(channels=8, size=8, batch=4, runs=1), 0)
+        | P.depth_check(DepthCheck(layers=4, channels=4), 0)
+        | P.speed(SpeedCheck(channels=8, size=8, batch=2, reps=1), 0)
+    )
     assert m["q42_scfac_std"] < 1e-6 and m["q42_rko_mean"] < 0.9
     assert m["q43_scfac_max_dev"] < 1e-5 < m["q43_plain_max_dev"]
     assert m["q45_time_ratio"] == pytest.approx(m["q45_scfac_s"] / m["q45_cayley_s"])
@@ -28,8 +39,12 @@ def test_a_non_orthogonal_layer_fails_the_exactness_check(tmp_path, monkeypatch)
     # criteria must fail, so the verdict flips to 'not reproduced'.
     build = P.ParaunitaryConv2d._build
     monkeypatch.setattr(P.ParaunitaryConv2d, "_build", lambda self: 1.01 * build(self))
-    config = PRESETS["quick"].replace(train=False, sweep_channels=4, ratio_channels=8, ratio_runs=1, ratio_batch=4,
-                                      speed_channels=8, speed_size=8, speed_batch=2)
+    config = PRESETS["quick"].replace(
+        train=False,
+        exactness=Exactness(channels=4),
+        norm_ratio=NormRatio(channels=8, runs=1, batch=4),
+        speed=SpeedCheck(channels=8, size=8, batch=2),
+    )
     record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
     by_id = {c["id"]: c["verdict"] for c in record["criteria"]}
     assert by_id["exact_singular_values"] == by_id["norm_ratio_mean"] == by_id["depth_gradient_norm"] == NOT_REPRODUCED
@@ -66,6 +81,9 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     assert by_id["certificate_sound"]["value"] == metrics["q44_pgd_flips"]
     expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in record["criteria"]) else NOT_REPRODUCED
     assert record["verdict"] == expected
-    print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]}, metrics["q44_clean_acc"],
-          metrics["q44_cert_acc"])
+    print(
+        {c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]},
+        metrics["q44_clean_acc"],
+        metrics["q44_cert_acc"],
+    )
     assert record["verdict"] == REPRODUCED

@@ -70,3 +70,33 @@ def test_targets_table_rows_build_claims():
             assert criterion.why, f"{slug}.{criterion.id} has no reason for its threshold"
     with pytest.raises(ValueError, match="no claim for slug 'nope'"):
         load_claim("nope", targets)
+
+
+def test_diverged_as_records_the_unit_of_a_non_finite_fit_loss():
+    import torch
+
+    from icml22dl.runner import Diverged, diverged_as
+    from icml22dl.train import fit
+
+    model = torch.nn.Linear(2, 2)
+    x, y = torch.randn(8, 2), torch.zeros(8, dtype=torch.long)
+
+    def loss_fn(model, batch):  # finite for the first 5 steps, then NaN
+        loss_fn.calls += 1
+        out = model(batch.x).sum()
+        return out * float("nan") if loss_fn.calls > 5 else out
+
+    loss_fn.calls = 0
+    with pytest.raises(Diverged) as info:
+        with diverged_as("sgd_diverged_epoch", steps_per_unit=4):  # 4 steps of 2 make an epoch
+            fit(model, torch.optim.SGD(model.parameters(), lr=0.0), x, y, epochs=3, batch_size=2, loss_fn=loss_fn)
+    assert info.value.step == 6
+    assert info.value.metrics == {"sgd_diverged_epoch": 2.0}
+
+
+def test_diverged_as_lets_other_errors_through():
+    from icml22dl.runner import diverged_as
+
+    with pytest.raises(KeyError):
+        with diverged_as("x"):
+            raise KeyError("not a divergence")

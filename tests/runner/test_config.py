@@ -11,7 +11,9 @@ def test_construction_validates_ranges_choices_and_types():
         Config(lr=-1.0)
     with pytest.raises(ValueError, match=r"Config.lr=0.0 is out of range"):
         Config(lr=0.0)
-    with pytest.raises(ValueError, match=r"Config.mode='fast' is not allowed: choose one of \['ok', 'diverge'\]"):
+    with pytest.raises(
+        ValueError, match=r"Config.mode='fast' is not allowed: choose one of \['ok', 'diverge', 'nonfinite'\]"
+    ):
         Config(mode="fast")
     with pytest.raises(ValueError, match=r"Config.steps=1.5 has the wrong type: expected int"):
         Config(steps=1.5)
@@ -72,4 +74,4 @@ def test_hash_is_pinned_and_follows_every_field():
 def test_describe_lists_fields_with_ranges():
     rows = {row[0]: row for row in Config.describe()}
     assert rows["lr"][3] == "> 0.0"
-    assert rows["mode"][3] == "one of ok, diverge"
+    assert rows["mode"][3] == "one of ok, diverge, nonfinite"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner import toy_paper
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, run_claim
+from tests.runner import toy_paper
 
 
 def metrics_of(root, config, seed):
@@ -62,6 +62,50 @@ def test_divergence_is_recorded_not_raised(tmp_path):
     assert record["verdict"] == "inconclusive"
 
 
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_non_finite_training_loss_is_recorded_as_diverged(tmp_path, executor):
+    config = toy_paper.Config(mode="nonfinite")
+    record = run_claim(toy_paper.PAPER, config, [0, 1], tmp_path, "quick", executor=executor, workers=2, quiet=True)
+    assert record["statuses"] == {"0": "diverged", "1": "diverged"}
+    assert record["verdict"] == "inconclusive"
+    result = RunDir(tmp_path, "toy", config.config_hash(), 0).load_result()
+    assert result["status"] == "diverged"
+    assert result["error"] == "the training loss is nan at step 3"
+    assert result["metrics"] == {"diverged_step": 3.0}
+    assert RunDir(tmp_path, "toy", config.config_hash(), 0).is_done()  # never recomputed
+
+
+def test_result_records_the_device_the_run_used(tmp_path, monkeypatch):
+    from icml22dl.runner import runs
+
+    config = toy_paper.Config(steps=2)
+    run_claim(toy_paper.PAPER, config, [0], tmp_path / "cpu", "quick", quiet=True)
+    result = RunDir(tmp_path / "cpu", "toy", config.config_hash(), 0).load_result()
+    assert result["device"] == "cpu" and result["device_requested"] is None  # the toy config has no device field
+
+    # a run that allocates CUDA memory (simulated: the allocation counter grows during the run)
+    counter = iter(range(0, 100, 10))
+    monkeypatch.setattr(runs, "cuda_allocations", lambda: next(counter))
+    run_claim(toy_paper.PAPER, config, [0], tmp_path / "gpu", "quick", quiet=True)
+    assert RunDir(tmp_path / "gpu", "toy", config.config_hash(), 0).load_result()["device"] == "cuda"
+
+
+def test_a_config_asking_for_cuda_but_computing_on_the_cpu_records_cpu(tmp_path):
+    import dataclasses
+
+    from icml22dl.runner import DEVICES, Paper, param
+
+    @dataclasses.dataclass(frozen=True)
+    class CudaConfig(toy_paper.Config):
+        device: str = param("cuda", choices=DEVICES, help="ignored by the toy run")
+
+    paper = Paper("toy", CudaConfig, {"quick": CudaConfig(), "paper": CudaConfig()}, toy_paper.run, toy_paper.CLAIM)
+    config = CudaConfig(steps=2)
+    run_claim(paper, config, [0], tmp_path, "quick", quiet=True)
+    result = RunDir(tmp_path, "toy", config.config_hash(), 0).load_result()
+    assert result["device"] == "cpu" and result["device_requested"] == "cuda"
+
+
 def test_process_executor_matches_serial(tmp_path):
     config = toy_paper.Config()
     run_claim(toy_paper.PAPER, config, [0, 1], tmp_path / "s", "quick", quiet=True)
@@ -85,8 +129,9 @@ def test_bad_arguments_are_rejected_before_any_work(tmp_path, kwargs, message):
     args = dict(seeds=[0], executor="serial", scale="quick")
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
-        run_claim(toy_paper.PAPER, toy_paper.Config(), args.pop("seeds"), tmp_path, args.pop("scale"),
-                  quiet=True, **args)
+        run_claim(
+            toy_paper.PAPER, toy_paper.Config(), args.pop("seeds"), tmp_path, args.pop("scale"), quiet=True, **args
+        )
     assert not (tmp_path / "toy").exists()
 
 

@@ -31,8 +31,11 @@ def test_grid_is_the_cartesian_product_and_validated():
 
 
 def sweep_metrics(root, configs, seeds):
-    return {(c.config_hash(), s): RunDir(root, "toy", c.config_hash(), s).load_result()["metrics"]["loss"]
-            for c in configs for s in seeds}
+    return {
+        (c.config_hash(), s): RunDir(root, "toy", c.config_hash(), s).load_result()["metrics"]["loss"]
+        for c in configs
+        for s in seeds
+    }
 
 
 GRID = ["lr=0.1,0.3"]
@@ -54,13 +57,25 @@ def test_cluster_executors_match_serial(tmp_path, executor, options):
     configs = parse_grid(toy_paper.Config(steps=5), GRID)
     run_sweep(toy_paper.PAPER, configs, [0, 1], tmp_path / "serial", "quick", quiet=True)
     started = time.perf_counter()
-    records = run_sweep(toy_paper.PAPER, configs, [0, 1], tmp_path / executor, "quick", executor=executor,
-                        workers=2, quiet=True, options=options)
+    records = run_sweep(
+        toy_paper.PAPER,
+        configs,
+        [0, 1],
+        tmp_path / executor,
+        "quick",
+        executor=executor,
+        workers=2,
+        quiet=True,
+        options=options,
+    )
     print(f"{executor}: 2 points x 2 seeds in {time.perf_counter() - started:.1f} s")
     assert all(sorted(r["computed_seeds"]) == [0, 1] for r in records)
     assert sweep_metrics(tmp_path / executor, configs, [0, 1]) == sweep_metrics(tmp_path / "serial", configs, [0, 1])
-    pids = {RunDir(tmp_path / executor, "toy", c.config_hash(), s).load_result()["metrics"]["pid"]
-            for c in configs for s in (0, 1)}
+    pids = {
+        RunDir(tmp_path / executor, "toy", c.config_hash(), s).load_result()["metrics"]["pid"]
+        for c in configs
+        for s in (0, 1)
+    }
     assert os.getpid() not in pids  # computed elsewhere
 
 
@@ -104,7 +119,8 @@ def test_killed_sweep_is_finished_by_another_executor(tmp_path):
     proc.wait()
     done = {(r.config_hash, r.seed) for r in runs if r.is_done()}
     assert 2 <= len(done) < 6
-    records = run_sweep(toy_paper.PAPER, configs, [0, 1, 2], tmp_path, "quick", executor="process", workers=2,
-                        quiet=True)
+    records = run_sweep(
+        toy_paper.PAPER, configs, [0, 1, 2], tmp_path, "quick", executor="process", workers=2, quiet=True
+    )
     computed = {(r["config_hash"], s) for r in records for s in r["computed_seeds"]}
     assert computed == {(r.config_hash, r.seed) for r in runs} - done

@@ -10,8 +10,15 @@ from tests.runner.extras import require
 def tracked_sweep(tmp_path, kind):
     tracker = make_tracker(kind, tmp_path)
     configs = parse_grid(toy_paper.Config(steps=4), ["lr=0.1,0.3"])
-    records = run_sweep(toy_paper.PAPER, configs, [0, 1], tmp_path, "quick", quiet=True,
-                        on_finished=lambda task: tracker.log_run(task.run_dir))
+    records = run_sweep(
+        toy_paper.PAPER,
+        configs,
+        [0, 1],
+        tmp_path,
+        "quick",
+        quiet=True,
+        on_finished=lambda task: tracker.log_run(task.run_dir),
+    )
     for record in records:
         tracker.log_claim(record)
     return configs, records
@@ -58,3 +65,10 @@ def test_tensorboard_events_hold_step_metrics(tmp_path):
 def test_unknown_tracker_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="track='wandb' is unknown"):
         make_tracker("wandb", tmp_path)
+
+
+def test_nested_config_blocks_are_logged_as_dotted_params():
+    from icml22dl.runner.tracking import flat_config
+
+    config = {"lr": 0.1, "net": {"epochs": 10, "inner": {"steps": 2}}, "sizes": [1, 2]}
+    assert flat_config(config) == {"lr": 0.1, "net.epochs": 10, "net.inner.steps": 2, "sizes": [1, 2]}

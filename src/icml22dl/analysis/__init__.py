@@ -1,5 +1,6 @@
 """Analysis: pure functions on tensors and models (collapse metrics, closed forms, bounds)."""
 
+from icml22dl.analysis.bootstrap import bootstrap_ratio_std
 from icml22dl.analysis.bounds import EFLDBound, efld_bound, efld_bound_trajectory, li_bound, per_sample_grads
 from icml22dl.analysis.collapse import (
     CollapseAccumulator,
@@ -9,6 +10,7 @@ from icml22dl.analysis.collapse import (
     collapse_metrics,
     collect_features,
     etf_gap,
+    evaluate_collapse,
     hermitian_pinv,
     nc1,
     ncc_mismatch,
@@ -17,9 +19,11 @@ from icml22dl.analysis.collapse import (
 )
 from icml22dl.analysis.deep_linear import (
     ReducedFlowResult,
+    crossing_time,
     end_to_end_critical_points,
     escape_time,
     final_rate,
+    fitted_rate,
     reduced_flow,
 )
 from icml22dl.analysis.deq import (
@@ -57,15 +61,20 @@ from icml22dl.analysis.interpolation import (
     resnet_stage_groups,
 )
 from icml22dl.analysis.lipschitz import (
+    Certificate,
+    certificate_violations,
     certified_radius,
     certify,
+    certify_model,
     layer_jacobian,
     logit_margin,
     orthogonality_error,
 )
+from icml22dl.analysis.stats import sign_test
 from icml22dl.analysis.ufm import (
     UFMMSE,
     ExtendedUFM,
+    etf_rho,
     extended_ufm_optimum,
     saddle_min_eigenvalue,
     ufm_mse_optimum,
@@ -78,11 +87,14 @@ __all__ = [
     "ReducedFlowResult",
     "alpha_drop",
     "barrier_over_chord",
+    "bootstrap_ratio_std",
     "bumps",
     "classification_evaluator",
+    "crossing_time",
     "end_to_end_critical_points",
     "escape_time",
     "final_rate",
+    "fitted_rate",
     "gaussian_test_error",
     "gf_solution",
     "gn_sharpness",
@@ -125,6 +137,8 @@ __all__ = [
     "collapse_metrics",
     "collect_features",
     "etf_gap",
+    "etf_rho",
+    "evaluate_collapse",
     "extended_ufm_optimum",
     "hermitian_pinv",
     "nc1",
@@ -134,4 +148,8 @@ __all__ = [
     "saddle_min_eigenvalue",
     "ufm_mse_optimum",
     "ufm_strict_saddle",
+    "Certificate",
+    "certificate_violations",
+    "certify_model",
+    "sign_test",
 ]

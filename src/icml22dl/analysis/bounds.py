@@ -28,9 +28,9 @@ trajectories :math:`W_{0:T}` trained on them, batch size :math:`b`, :math:`\gamm
    E\sqrt{\sum_t \alpha_t^2 \|\nabla\ell(w_{t-1},z)-\nabla\ell(w_{t-1},z')\|^2}` with :math:`c = \sqrt\kappa`.
 
 Candidate constants: :math:`c = 1` (:math:`\kappa = 1`, the leading-order limit of step 3);
-:math:`c = \sqrt{20}` (the third-party SGLD code's choice, the card's default). The Li et al.
+:math:`c = \sqrt{20}` (the third-party SGLD code's choice, this library's default). The Li et al.
 (2020) gradient-norm bound :math:`\frac{c_{Li}}{n}\sqrt{\sum_t \alpha_t^2 E\|\nabla\ell(w_{t-1},z)\|^2}`
-is computed from the same per-example gradients with :math:`c_{Li} = 8.12` (card) or
+is computed from the same per-example gradients with :math:`c_{Li} = 8.12` (Li et al., 2020) or
 :math:`8.12/\sqrt2` (third party). The step-size condition is checked as
 :math:`\alpha_t \max_i\|\Delta_{t,i}\|/b \le` ``max_shift`` (default 1, where :math:`e^x - 1 \le 1.72x`);
 a violation warns.
@@ -41,10 +41,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
+
+from icml22dl.validation import check_int, check_positive
 
 __all__ = ["EFLDBound", "efld_bound", "efld_bound_trajectory", "li_bound", "per_sample_grads"]
 
@@ -67,8 +70,17 @@ def per_sample_grads(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) ->
         Tensor (B, P): each row the flattened gradient (parameter order of ``named_parameters``).
 
     Example:
-        >>> g = per_sample_grads(torch.nn.Linear(3, 2), torch.nn.functional.cross_entropy,
-        ...                      torch.randn(5, 3), torch.randint(0, 2, (5,)))
+        >>> net, x, y = torch.nn.Linear(3, 2), torch.randn(5, 3), torch.randint(0, 2, (5,))
+        >>> g = per_sample_grads(net, torch.nn.functional.cross_entropy, x, y)
+        >>> g.shape  # 5 examples, 2 * 3 + 2 parameters
+        torch.Size([5, 8])
+        >>> torch.nn.functional.cross_entropy(net(x[:1]), y[:1]).backward()
+        >>> torch.allclose(g[0, :6], net.weight.grad.flatten(), atol=1e-6)
+        True
+
+    References:
+        ``torch.func`` per-sample gradients (``vmap`` over ``grad``); used for the EFLD bound of
+        Banerjee et al., ICML 2022 (the gradient discrepancy of a pair of examples).
     """
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
@@ -92,8 +104,16 @@ def efld_bound(discrepancy_sums: Tensor, n: int, constant: float = math.sqrt(20.
 
     Returns:
         The bound (a float).
+
+    Example:
+        >>> round(efld_bound(torch.tensor([4.0, 16.0]), n=10, constant=1.0), 12)  # (1/10) * mean(2, 4)
+        0.3
+
+    References:
+        Banerjee et al., ICML 2022, main theorem (the expectation over pairs outside the root;
+        see the module docstring for the constant).
     """
-    _check_n_c(n, constant)
+    _validate_n_c(n, constant)
     return constant / n * discrepancy_sums.clamp_min(0).sqrt().mean().item()
 
 
@@ -103,20 +123,26 @@ def li_bound(grad_norm_sum: float, n: int, constant: float = 8.12) -> float:
     Args:
         grad_norm_sum: :math:`\sum_t \alpha_t^2 E_z\|\nabla\ell(w_{t-1},z)\|^2` (>= 0).
         n: Training-set size.
-        constant: :math:`c`, 8.12 by default (card 05; the third party uses 8.12/sqrt(2)).
+        constant: :math:`c`, 8.12 by default (Li et al., 2020; the third party uses 8.12/sqrt(2)).
 
     Returns:
         The bound (a float).
+
+    Example:
+        >>> round(li_bound(9.0, n=10, constant=1.0), 12)
+        0.3
+
+    References:
+        J. Li, X. Luo, M. Qiao. On generalization error bounds of noisy gradient methods for
+        non-convex learning. ICLR 2020 (the gradient-norm bound for SGLD).
     """
-    _check_n_c(n, constant)
+    _validate_n_c(n, constant)
     return constant / n * math.sqrt(max(float(grad_norm_sum), 0.0))
 
 
-def _check_n_c(n: int, constant: float) -> None:
-    if not (isinstance(n, int) and n > 0):
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if not (math.isfinite(constant) and constant > 0):
-        raise ValueError(f"constant must be a finite number > 0, got {constant!r}")
+def _validate_n_c(n: int, constant: float, name: str = "constant") -> None:
+    check_int("n", n, low=1)
+    check_positive(name, constant)
 
 
 class EFLDBound:
@@ -136,8 +162,8 @@ class EFLDBound:
         loss_fn: Per-example training loss ``loss_fn(output, target)``.
         pairs: ``(x_in, y_in, x_out, y_out)``: K training examples and K fresh ones.
         n: Training-set size.
-        constant: :math:`c` of the EFLD bound (default :math:`\sqrt{20}`, card 05).
-        li_constant: :math:`c_{Li}` (default 8.12, card 05).
+        constant: :math:`c` of the EFLD bound (default :math:`\sqrt{20}`, docs/papers/efld.md#defaults).
+        li_constant: :math:`c_{Li}` (default 8.12, Li et al., 2020).
         curvature: Bound on :math:`\nabla^2\psi` (>= 0).
         batch_size: b, for the step-size condition (None: not checked).
         max_shift: Largest allowed :math:`\alpha\|\Delta\|/b` before a warning.
@@ -146,8 +172,8 @@ class EFLDBound:
         >>> model = torch.nn.Linear(3, 2)
         >>> pairs = (torch.randn(4, 3), torch.randint(0, 2, (4,)), torch.randn(4, 3), torch.randint(0, 2, (4,)))
         >>> bound = EFLDBound(model, torch.nn.functional.cross_entropy, pairs, n=100)
-        >>> bound.update(alpha=2.0); bound.value() > 0
-        True
+        >>> bound.update(alpha=2.0); bound.value() > 0, bound.steps
+        (True, 1)
 
     References:
         Banerjee et al., ICML 2022, main theorem (EFLD expected stability, O(1/n)); Li, Luo, Qiao,
@@ -166,10 +192,9 @@ class EFLDBound:
         batch_size: int | None = None,
         max_shift: float = 1.0,
     ) -> None:
-        _check_n_c(n, constant)
-        _check_n_c(n, li_constant)
-        if not (math.isfinite(curvature) and curvature >= 0):
-            raise ValueError(f"curvature must be >= 0, got {curvature!r}")
+        _validate_n_c(n, constant)
+        _validate_n_c(n, li_constant, "li_constant")
+        check_positive("curvature", curvature, allow_zero=True)
         x_in, y_in, x_out, y_out = pairs
         if len(x_in) != len(x_out) or len(x_in) == 0:
             raise ValueError(f"pairs must hold K > 0 examples on each side, got {len(x_in)} and {len(x_out)}")
@@ -190,8 +215,7 @@ class EFLDBound:
         Args:
             alpha: :math:`\\alpha_t \\in (0, \\infty)` (``std_coef = 0`` has no finite alpha: rejected).
         """
-        if not (math.isfinite(alpha) and alpha > 0):
-            raise ValueError(f"alpha must lie in (0, inf) (std_coef = 0 makes the bound undefined), got {alpha!r}")
+        check_positive("alpha", alpha)  # std_coef = 0 (alpha = inf) makes the bound undefined
         g = per_sample_grads(self.model, self.loss_fn, self._x, self._y)
         # Row sums in the gradients' dtype (float64 accumulation of the (2K, P) matrix is ~10x slower
         # on CPU), accumulated over steps in float64.
@@ -226,7 +250,7 @@ def efld_bound_trajectory(
     alphas: Iterable[float],
     pairs: tuple[Tensor, Tensor, Tensor, Tensor],
     n: int,
-    **kwargs: float,
+    **kwargs: Any,
 ) -> dict[str, float]:
     r"""The EFLD and Li et al. bounds of a stored trajectory :math:`w_0, \dots, w_{T-1}`.
 
@@ -239,6 +263,18 @@ def efld_bound_trajectory(
 
     Returns:
         ``{"efld": ..., "li": ..., "steps": T}``.
+
+    Example:
+        >>> model = torch.nn.Linear(2, 2)
+        >>> pairs = (torch.randn(3, 2), torch.tensor([0, 1, 0]), torch.randn(3, 2), torch.tensor([1, 1, 0]))
+        >>> w = {k: v.clone() for k, v in model.state_dict().items()}
+        >>> out = efld_bound_trajectory(model, torch.nn.functional.cross_entropy, [w, w], [1.0, 1.0], pairs, n=50)
+        >>> out["steps"], out["efld"] > 0
+        (2.0, True)
+
+    References:
+        Banerjee et al., ICML 2022, main theorem; the same estimate as :class:`EFLDBound`, from
+        stored weights.
     """
     bound = EFLDBound(model, loss_fn, pairs, n, **kwargs)
     for weights, alpha in zip(trajectory, alphas, strict=True):

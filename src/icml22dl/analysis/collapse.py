@@ -53,12 +53,16 @@ attempted: ``torch.linalg.pinv`` raises on NaN input).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from icml22dl.train import EvalResult, evaluate
+from icml22dl.validation import check_choice, check_int
 
 NC1_FORMS = ("papyan", "full_pinv", "notebook", "svd", "quotient")
 GLOBAL_MEANS = ("samples", "class_means")
@@ -76,6 +80,7 @@ __all__ = [
     "collect_features",
     "etf_gap",
     "etf_gram",
+    "evaluate_collapse",
     "hermitian_pinv",
     "ncc_mismatch",
     "nc1",
@@ -87,14 +92,21 @@ __all__ = [
 # ----------------------------------------------------------------------------- helpers
 def etf_gram(num_classes: int, dtype: torch.dtype = torch.float64, device: Any = None) -> Tensor:
     """The unit-Frobenius simplex-ETF Gram ``E_C = (I - 11^T/C)/sqrt(C - 1)``."""
-    _check_classes(num_classes)
+    check_int("num_classes", num_classes, low=2)
     eye = torch.eye(num_classes, dtype=dtype, device=device)
     return (eye - 1.0 / num_classes) / math.sqrt(num_classes - 1)
 
 
 def of_etf_distance(num_classes: int) -> float:
-    """Distance between the normalised OF and ETF Grams, sqrt(2 - 2 sqrt((C-1)/C))."""
-    _check_classes(num_classes)
+    """Distance between the normalised OF and ETF Grams, sqrt(2 - 2 sqrt((C-1)/C)).
+
+    Example:
+        >>> round(of_etf_distance(4), 4), round(etf_gap(torch.eye(4)), 4)
+        (0.5176, 0.5176)
+
+    References: Tirer & Bruna, ICML 2022 (the bias-free optimum is an OF, this far from an ETF).
+    """
+    check_int("num_classes", num_classes, low=2)
     return math.sqrt(2.0 - 2.0 * math.sqrt((num_classes - 1) / num_classes))
 
 
@@ -114,6 +126,12 @@ def etf_gap(G: Tensor) -> float:
     Returns:
         0 for an exact simplex ETF Gram; NaN for a zero or non-finite G.
 
+    Example:
+        >>> etf_gap(torch.eye(3) - 1 / 3) < 1e-7, round(etf_gap(torch.eye(3)), 4)  # ETF, then an OF
+        (True, 0.6058)
+        >>> round(of_etf_distance(3), 4)
+        0.6058
+
     References: Zhu et al. 2021 (NeurIPS), Zhou et al. 2022 (ICML) ``compute_ETF``.
     """
     G = _square(G, "G")
@@ -128,6 +146,10 @@ def of_gap(G: Tensor) -> float:
 
     Returns:
         0 for an equal-norm orthogonal frame; NaN for a zero or non-finite G.
+
+    Example:
+        >>> of_gap(2 * torch.eye(3)) < 1e-7, round(of_gap(torch.eye(3) - 1 / 3), 4)  # an OF, then an ETF
+        (True, 0.6058)
 
     References: Tirer & Bruna, Extended unconstrained features model, ICML 2022 (the
     bias-free MSE optimum is an OF).
@@ -144,6 +166,13 @@ def hermitian_pinv(A: Tensor, rtol: float | None = None) -> Tensor:
     Eigenvalues at or below ``rtol * lambda_max`` are treated as zero (default
     ``rtol = n * eps(dtype)``, the numpy/scipy/torch ``pinv`` default). Raises
     ``ValueError`` on non-finite input instead of an eigh-convergence error.
+
+    Example:
+        >>> hermitian_pinv(torch.diag(torch.tensor([2.0, 0.0]))).diagonal().tolist()
+        [0.5, 0.0]
+
+    References: the cut-off of ``numpy.linalg.pinv(hermitian=True)`` and ``torch.linalg.pinv``;
+    NC1 of Papyan, Han & Donoho 2020 uses the pseudo-inverse of Sigma_B.
     """
     A = _square(A, "A")
     if not torch.isfinite(A).all():
@@ -163,6 +192,12 @@ def bias_mean_relation(W: Tensor, b: Tensor | None, mu_G: Tensor) -> float:
     At the UFM-MSE optimum with an unregularised bias, mu_G = 0 and b = (1/K) 1, so the
     value is ||b|| = 1/sqrt(K), not zero; the repository plots it as its "NC4". Kept under
     its own name so that it is never confused with NC4 (the NCC mismatch).
+
+    Example:
+        >>> round(bias_mean_relation(torch.eye(2), torch.full((2,), 0.5), torch.zeros(2)), 4)  # 1/sqrt(K)
+        0.7071
+
+    References: Zhou et al., ICML 2022, official ``validate_NC.py`` (``compute_Wh_b_relation``).
     """
     z = W.to(torch.float64) @ mu_G.to(torch.float64)
     if b is not None:
@@ -179,7 +214,14 @@ def ncc_mismatch(features: Tensor, means: Tensor, logits: Tensor) -> float:
         logits: (N, C) classifier outputs for the same rows.
 
     Returns:
-        The mismatch rate in [0, 1] (PNAS 2020 Fig. 7, notebook ``NCC_mismatch``).
+        The mismatch rate in [0, 1].
+
+    Example:
+        >>> means = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+        >>> ncc_mismatch(means, means, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # the second row disagrees
+        0.5
+
+    References: Papyan, Han & Donoho 2020 (PNAS), Fig. 7 (NC4), notebook ``NCC_mismatch``.
     """
     return float(_ncc_mismatch_count(features, means, logits)) / max(len(features), 1)
 
@@ -192,20 +234,10 @@ def _ncc_mismatch_count(features: Tensor, means: Tensor, logits: Tensor) -> int:
     return int((logits.to(f.device).argmax(1) != ncc).sum())
 
 
-def _check_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes={num_classes!r} is out of range: must be an integer >= 2")
-
-
 def _square(A: Tensor, name: str) -> Tensor:
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] < 2:
         raise ValueError(f"{name} must be a square matrix of size >= 2, got shape {tuple(A.shape)}")
     return A
-
-
-def _check_option(name: str, value: Any, allowed: Sequence[Any]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed: choose one of {list(allowed)}")
 
 
 # ------------------------------------------------------------------------- statistics
@@ -243,11 +275,14 @@ class ClassStatistics:
         if self.centred is not None:
             P = self.centred @ V
             return (P * P).sum(0) / self.centred.shape[0]
-        return ((self.sigma_W @ V) * V).sum(0)
+        return ((self.sigma_W_matrix() @ V) * V).sum(0)
 
     def sigma_W_matrix(self) -> Tensor:
+        """``Sigma_W`` (p, p), formed from the centred features when it is not stored."""
         if self.sigma_W is not None:
             return self.sigma_W
+        if self.centred is None:
+            raise ValueError("ClassStatistics holds neither sigma_W nor the centred features")
         return self.centred.T @ self.centred / self.centred.shape[0]
 
 
@@ -265,11 +300,11 @@ def class_statistics(
     Raises:
         ValueError: on shape mismatches, labels outside [0, C), or an empty class.
     """
-    _check_classes(num_classes)
-    _check_option("global_mean", global_mean, GLOBAL_MEANS)
-    H, y = _check_features(features, labels, num_classes)
+    check_int("num_classes", num_classes, low=2)
+    check_choice("global_mean", global_mean, GLOBAL_MEANS)
+    H, y = _features_and_labels(features, labels, num_classes)
     counts = torch.bincount(y, minlength=num_classes).to(torch.float64)
-    _check_counts(counts)
+    _require_every_class(counts)
     means = torch.zeros(num_classes, H.shape[1], dtype=torch.float64, device=H.device).index_add_(0, y, H)
     means = means / counts[:, None]
     Hc = H - means[y]
@@ -283,7 +318,7 @@ def class_statistics(
     )
 
 
-def _check_features(features: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+def _features_and_labels(features: Tensor, labels: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
     if features.ndim != 2:
         raise ValueError(f"features must be (N, p), got shape {tuple(features.shape)}")
     if labels.shape != (features.shape[0],):
@@ -294,7 +329,7 @@ def _check_features(features: Tensor, labels: Tensor, num_classes: int) -> tuple
     return features.to(torch.float64), y
 
 
-def _check_counts(counts: Tensor) -> None:
+def _require_every_class(counts: Tensor) -> None:
     empty = (counts == 0).nonzero().flatten().tolist()
     if empty:
         raise ValueError(f"classes {empty} have no samples: every class needs at least one")
@@ -351,8 +386,10 @@ def nc1(
     Example:
         >>> nc1(torch.eye(3).repeat(2, 1), torch.arange(3).repeat(2), 3)
         0.0
+
+    References: Papyan, Han & Donoho 2020 (PNAS), Fig. 6; the other forms in the module docstring.
     """
-    _check_option("form", form, NC1_FORMS)
+    check_choice("form", form, NC1_FORMS)
     if not torch.isfinite(features).all():
         return float("nan")
     return _nc1_from_stats(class_statistics(features, labels, num_classes, global_mean), form, rtol)
@@ -440,7 +477,7 @@ def _nan_metrics(nc1_forms: tuple[str, ...], center_W: bool, uncentred: bool, nc
 def _forms(nc1: str | Sequence[str]) -> tuple[str, ...]:
     forms = (nc1,) if isinstance(nc1, str) else tuple(nc1)
     for form in forms:
-        _check_option("nc1", form, NC1_FORMS)
+        check_choice("nc1", form, NC1_FORMS)
     return forms
 
 
@@ -491,7 +528,7 @@ def collapse_metrics(
     """
     C = W.shape[0] if num_classes is None else num_classes
     forms = _forms(nc1)
-    _check_option("global_mean", global_mean, GLOBAL_MEANS)
+    check_choice("global_mean", global_mean, GLOBAL_MEANS)
     if not torch.isfinite(features).all():
         return _nan_metrics(forms, center_W, uncentred, ncc=True)
     stats = class_statistics(features, labels, C, global_mean)
@@ -518,11 +555,20 @@ class CollapseAccumulator:
       :meth:`update`, the nearest-class-centre mismatches (NC4).
 
     Example:
-        >>> acc = CollapseAccumulator(10, 512)
-        >>> for x, y in loader: acc.update(features(x), y)          # doctest: +SKIP
-        >>> acc2 = CollapseAccumulator(10, 512, means=acc.means())
-        >>> for x, y in loader: acc2.update(features(x), y, logits)  # doctest: +SKIP
-        >>> acc2.compute(W, b)                                        # doctest: +SKIP
+        >>> g = torch.Generator().manual_seed(0)
+        >>> y = torch.arange(3).repeat(10); H = torch.randn(30, 4, generator=g); W = torch.randn(3, 4, generator=g)
+        >>> acc = CollapseAccumulator(3, 4)
+        >>> for part in (slice(0, 15), slice(15, 30)):  # two batches
+        ...     acc.update(H[part], y[part])
+        >>> acc2 = CollapseAccumulator(3, 4, means=acc.means())
+        >>> for part in (slice(0, 15), slice(15, 30)):
+        ...     acc2.update(H[part], y[part], H[part] @ W.T)
+        >>> streamed, direct = acc2.compute(W), collapse_metrics(H, y, W)
+        >>> all(abs(streamed[k] - direct[k]) < 1e-9 for k in ("nc1_papyan", "nc2_etf_W_uncentred", "nc4_ncc_mismatch"))
+        True
+
+    References: Papyan, Han & Donoho 2020 (PNAS) define the metrics over the whole training
+    set; the two-pass scheme is ours (exact, without storing the N x p features).
     """
 
     def __init__(
@@ -533,9 +579,8 @@ class CollapseAccumulator:
         device: Any = None,
         means: Tensor | None = None,
     ) -> None:
-        _check_classes(num_classes)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim={dim!r} is out of range: must be an integer >= 1")
+        check_int("num_classes", num_classes, low=2)
+        check_int("dim", dim, low=1)
         self.num_classes, self.dim, self.dtype = num_classes, dim, dtype
         self.counts = torch.zeros(num_classes, dtype=dtype, device=device)
         self.sums = torch.zeros(num_classes, dim, dtype=dtype, device=device)
@@ -556,7 +601,7 @@ class CollapseAccumulator:
         if not torch.isfinite(h).all():
             self.nonfinite = True
             return
-        h, y = _check_features(h.to(self.sums.device), y.to(self.sums.device), self.num_classes)
+        h, y = _features_and_labels(h.to(self.sums.device), y.to(self.sums.device), self.num_classes)
         h = h.to(self.dtype)
         self.counts += torch.bincount(y, minlength=self.num_classes).to(self.dtype)
         self.sums.index_add_(0, y, h)
@@ -571,12 +616,12 @@ class CollapseAccumulator:
 
     def means(self) -> Tensor:
         """(C, p) class means of what was seen so far."""
-        _check_counts(self.counts)
+        _require_every_class(self.counts)
         return self.sums / self.counts[:, None]
 
     def statistics(self, global_mean: str = "samples") -> ClassStatistics:
-        _check_option("global_mean", global_mean, GLOBAL_MEANS)
-        _check_counts(self.counts)
+        check_choice("global_mean", global_mean, GLOBAL_MEANS)
+        _require_every_class(self.counts)
         N = self.counts.sum()
         if self.fixed_means is None:
             means = self.means()
@@ -626,6 +671,9 @@ class FeatureHook:
     penultimate features, whatever the model (the MSE repository hooks ``model.fc`` the
     same way). Use as a context manager so the hook is always removed.
 
+    References: Zhou et al., ICML 2022, official ``validate_NC.py`` (a forward hook on the
+    input of ``model.fc`` collects the penultimate features).
+
     Example:
         >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
         >>> with FeatureHook(model[2]) as hook:
@@ -637,7 +685,7 @@ class FeatureHook:
     def __init__(self, module: nn.Module, input_of: bool = True) -> None:
         self.module, self.input_of = module, input_of
         self.outputs: list[Tensor] = []
-        self._handle = None
+        self._handle: RemovableHandle | None = None
 
     def _pre(self, module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
         self.outputs.append(inputs[0].detach().reshape(len(inputs[0]), -1))
@@ -686,6 +734,14 @@ def collect_features(
     Features are the input (``input_of=True``) or output of ``layer``; outputs are the
     model's outputs (logits when ``layer`` is the last linear layer). The model's
     train/eval mode is restored afterwards.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 2))
+        >>> feats, labels, out = collect_features(model, [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))], model[2])
+        >>> tuple(feats.shape), labels.tolist(), tuple(out.shape)
+        ((4, 2), [0, 1, 0, 1], (4, 2))
+
+    References: as :class:`FeatureHook` (official ``validate_NC.py`` of Zhou et al., ICML 2022).
     """
     was_training = model.training
     model.eval()
@@ -699,6 +755,66 @@ def collect_features(
     finally:
         model.train(was_training)
     return hook.features(), torch.cat(labels), torch.cat(outputs)
+
+
+def evaluate_collapse(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    classifier: nn.Module | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+    batch_size: int = 1000,
+    center_W: bool = True,
+    **metric_kwargs: Any,
+) -> tuple[dict[str, float], EvalResult]:
+    """Accuracy (:func:`icml22dl.train.evaluate`) and the collapse metrics of a classifier, in one pass.
+
+    The features are the inputs of ``classifier`` (default ``model.fc``, a linear layer with
+    ``weight`` and ``bias``) and NC4 uses its outputs (the logits), both recorded by
+    :class:`FeatureHook` while :func:`icml22dl.train.evaluate` runs the model in eval mode.
+
+    Args:
+        model: the classifier; x, y: inputs and labels on the model's device.
+        classifier: the last linear layer (default ``model.fc``).
+        transform: applied to each input batch (e.g. :func:`icml22dl.data.mnist_as_rgb32`).
+        batch_size: examples per forward pass.
+        center_W: as in :func:`collapse_metrics`; metric_kwargs: its other keyword arguments.
+
+    Returns:
+        ``(metrics, result)``: :func:`collapse_metrics` (on the CPU) and the
+        :class:`icml22dl.train.EvalResult` (accuracy, error, cross-entropy).
+
+    Example:
+        >>> model = nn.Sequential(nn.Identity(), nn.Linear(3, 3))
+        >>> with torch.no_grad():
+        ...     _ = model[1].weight.copy_(torch.eye(3)), model[1].bias.zero_()
+        >>> y = torch.arange(3).repeat(4)
+        >>> m, result = evaluate_collapse(model, torch.eye(3)[y], y, classifier=model[1])
+        >>> result.accuracy, round(m["nc1_papyan"], 12), m["nc4_ncc_mismatch"]
+        (1.0, 0.0, 0.0)
+
+    References:
+        Papyan, Han & Donoho 2020 (PNAS) and Zhou et al., ICML 2022 (``validate_NC.py`` hooks
+        the input of ``model.fc`` the same way).
+    """
+    layer: nn.Module = model.get_submodule("fc") if classifier is None else classifier
+    with FeatureHook(layer) as features, FeatureHook(layer, input_of=False) as outputs:
+        result = evaluate(model, x, y, batch_size=batch_size, transform=transform)
+    weight: Tensor = getattr(layer, "weight")  # noqa: B009 (a Tensor attribute of any linear layer)
+    bias: Tensor | None = getattr(layer, "bias", None)
+    W = weight.detach().cpu()
+    b = None if bias is None else bias.detach().cpu()
+    metrics = collapse_metrics(
+        features.features().cpu(),
+        y.cpu(),
+        W,
+        b,
+        center_W=center_W,
+        logits=outputs.features().cpu(),
+        **metric_kwargs,
+    )
+    return metrics, result
 
 
 @torch.no_grad()
@@ -723,6 +839,14 @@ def collapse_by_layer(
         ``{name: {"nc1_<form>", "of_gap_means", "etf_gap_means_uncentred",
         "etf_gap_means_centred", "nonfinite_features"}}``; each layer's features are kept
         in memory (N x p per layer) for the duration of the call.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(3, 3, bias=False), nn.ReLU())
+        >>> _ = model[0].weight.data.copy_(torch.eye(3))
+        >>> y = torch.arange(3).repeat(2)
+        >>> out = collapse_by_layer(model, [(torch.eye(3)[y], y)], {"relu": model[1]}, 3)
+        >>> out["relu"]["of_gap_means"], out["relu"]["nc1_papyan"]  # one-hot features: a collapsed OF
+        (0.0, 0.0)
 
     References: Tirer & Bruna, ICML 2022 (uncentred OF vs centred ETF at every layer).
     """

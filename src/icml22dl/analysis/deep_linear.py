@@ -2,8 +2,8 @@
 
 For ``L = 1/2 ||W_N ... W_1 - Z||_F^2`` with a width-one layer and a balanced
 initialisation, the end-to-end matrix stays rank one, ``W(t) = s(t) u(t) v(t)^T``, and
-gradient flow on the factors reduces exactly to three equations (card 07, section 1,
-derived from the end-to-end flow of Arora et al. 2018):
+gradient flow on the factors reduces exactly to three equations (derived from the
+end-to-end flow of Arora et al. 2018; docs/papers/deep_linear.md#method):
 
     ds/dt = N s^(2 - 2/N) (u^T Z v - s)
     du/dt = s^(1 - 2/N) (I - u u^T) Z v
@@ -11,24 +11,53 @@ derived from the end-to-end flow of Arora et al. 2018):
 
 References:
     K. Chen, D. Lin, Z. Zhang. On non-local convergence analysis of deep linear networks.
-    ICML 2022 (arXiv 2201.02761). The constants below are derived for this model and checked
-    numerically against factor-level gradient flow, not transcribed from the paper.
+    ICML 2022 (arXiv 2201.02761): critical points, limits and rates by stages. The constants
+    below are derived for this model and checked numerically against factor-level gradient
+    flow, not transcribed from the paper (docs/papers/deep_linear.md#deviations-from-the-paper).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["ReducedFlowResult", "end_to_end_critical_points", "escape_time", "final_rate", "reduced_flow"]
+from icml22dl.validation import check_int, check_number
+
+__all__ = [
+    "ReducedFlowResult",
+    "crossing_time",
+    "end_to_end_critical_points",
+    "escape_time",
+    "final_rate",
+    "fitted_rate",
+    "reduced_flow",
+]
 
 
 @dataclass
 class ReducedFlowResult:
-    """Trajectory of :func:`reduced_flow`: one row per recorded time."""
+    """Trajectory of :func:`reduced_flow`: one row per recorded time.
+
+    Attributes:
+        times: recorded times ``(T,)``.
+        s: the singular value ``s(t)`` ``(T,)``.
+        u, v: the singular vectors ``(T, d_y)`` and ``(T, d_x)``.
+        loss: ``1/2 ||s u v^T - Z||^2`` ``(T,)``.
+
+    Example:
+        >>> z = torch.diag(torch.tensor([3.0, 2.0], dtype=torch.float64))
+        >>> e1 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+        >>> r = reduced_flow(z, 3.0, e1, e1, 2, 1.0, 0.5)  # the global minimum is a fixed point
+        >>> r.s.tolist(), r.products[-1].tolist()
+        ([3.0, 3.0, 3.0], [[3.0, 0.0], [0.0, 0.0]])
+
+    References:
+        The reduced dynamics of docs/papers/deep_linear.md#method (Chen, Lin & Zhang, ICML 2022).
+    """
 
     times: Tensor
     s: Tensor
@@ -87,14 +116,14 @@ def reduced_flow(
         3.0
 
     References:
-        Chen, Lin & Zhang (ICML 2022); card 07, section 1 "Reduced dynamics".
+        Chen, Lin & Zhang (ICML 2022), balanced gradient flow with a width-one layer; the
+        reduced equations are derived in docs/papers/deep_linear.md#method ("Reduced dynamics").
     """
-    if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    if not s0 > 0:
-        raise ValueError(f"s0 must be > 0, got {s0!r}")
-    if not dt > 0 or not T >= 0:
-        raise ValueError(f"dt must be > 0 and T >= 0, got dt={dt!r}, T={T!r}")
+    check_int("depth", depth, low=1)
+    check_number("s0", s0, low=0.0, low_inclusive=False)
+    check_number("dt", dt, low=0.0, low_inclusive=False)
+    check_number("T", T, low=0.0)
+    check_int("record_every", record_every, low=1)
     if u0.shape != (Z.shape[0],) or v0.shape != (Z.shape[1],):
         raise ValueError(f"u0 must be ({Z.shape[0]},) and v0 ({Z.shape[1]},), got {tuple(u0.shape)}, {tuple(v0.shape)}")
     steps = int(round(T / dt))
@@ -138,8 +167,14 @@ def end_to_end_critical_points(Z: Tensor) -> list[tuple[Tensor, float]]:
         ``[(W, loss), ...]``: ``W = 0`` first, then ``j = 1, 2, ...`` for each nonzero
         singular value.
 
+    Example:
+        >>> z = torch.diag(torch.tensor([3.0, 2.0], dtype=torch.float64))
+        >>> [loss for _, loss in end_to_end_critical_points(z)]
+        [6.5, 2.0, 4.5]
+
     References:
-        Chen, Lin & Zhang (ICML 2022); card 07, section 1 "Critical points".
+        Chen, Lin & Zhang (ICML 2022): the end-to-end critical points (global minimum and
+        saddles); docs/papers/deep_linear.md#method.
     """
     if Z.ndim != 2:
         raise ValueError(f"Z must be a matrix, got shape {tuple(Z.shape)}")
@@ -171,17 +206,20 @@ def escape_time(s0: float, sigma1: float, depth: int, fraction: float = 0.5) -> 
     Returns:
         The time T.
 
+    Example:
+        >>> round(escape_time(1e-3, 3.0, 2), 4)  # ln((sigma1 - s0) / s0) / (2 sigma1) for N = 2
+        1.3343
+
     References:
-        Card 07, section 1 "Rates by stages", stage 1 (derived from the reduced dynamics).
+        Chen, Lin & Zhang (ICML 2022), "rates by stages", the first (escape) stage; the
+        quadrature is derived from the reduced dynamics (docs/papers/deep_linear.md#method).
     """
     from scipy.integrate import quad
 
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    if not 0 < s0 < fraction * sigma1:
-        raise ValueError(f"s0 must be in (0, fraction * sigma1) = (0, {fraction * sigma1}), got {s0!r}")
-    if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    check_number("fraction", fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    check_number("sigma1", sigma1, low=0.0, low_inclusive=False)
+    check_number("s0", s0, low=0.0, high=fraction * sigma1, low_inclusive=False, high_inclusive=False)
+    check_int("depth", depth, low=1)
 
     def integrand(t: float) -> float:  # s = e^t, ds = s dt
         s = math.exp(t)
@@ -191,7 +229,7 @@ def escape_time(s0: float, sigma1: float, depth: int, fraction: float = 0.5) -> 
     return value
 
 
-def final_rate(sigmas, depth: int) -> float:
+def final_rate(sigmas: Sequence[float] | Tensor, depth: int) -> float:
     r"""Linear rate of the final phase: ``L - L* ~ exp(-rate t)``.
 
     .. math::
@@ -207,14 +245,101 @@ def final_rate(sigmas, depth: int) -> float:
     Returns:
         The rate (> 0 when sigma_1 > sigma_2).
 
+    Example:
+        >>> final_rate((3.0, 2.0, 1.0), 2)  # 2 min(2 * 3, (3 - 2) * 1)
+        2.0
+
     References:
-        Card 07, section 1 "Rates by stages", stage 2 (derived by linearising the reduced flow).
+        Chen, Lin & Zhang (ICML 2022), "rates by stages", the final linear stage; the rate is
+        derived by linearising the reduced flow (docs/papers/deep_linear.md#method).
     """
     values = sorted((float(s) for s in sigmas), reverse=True)
     if not values or values[0] <= 0:
         raise ValueError(f"sigmas must contain a positive value, got {sigmas!r}")
-    if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    check_int("depth", depth, low=1)
     s1 = values[0]
     s2 = values[1] if len(values) > 1 else 0.0
     return 2.0 * min(depth * s1 ** (2.0 - 2.0 / depth), (s1 - s2) * s1 ** (1.0 - 2.0 / depth))
+
+
+def crossing_time(times: Tensor, values: Tensor, level: float) -> float:
+    r"""First time a recorded trajectory reaches ``level``, linearly interpolated between grid times.
+
+    .. math::
+        k = \min\{i : y_i \ge \ell\},\qquad t^\star = t_{k-1} + (\ell - y_{k-1})\frac{t_k - t_{k-1}}{y_k - y_{k-1}}
+
+    Used to measure the escape time of ``s(t)`` (the top singular value of the product) at
+    ``sigma_1 / 2`` and compare it with :func:`escape_time`.
+
+    Args:
+        times: increasing recorded times ``(T,)``.
+        values: the trajectory at those times ``(T,)``.
+        level: the level to reach.
+
+    Returns:
+        The interpolated crossing time; NaN when the trajectory never reaches ``level`` or
+        already starts at or above it (no bracketing grid interval).
+
+    Example:
+        >>> t = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+        >>> crossing_time(t, torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64), 2.0)
+        1.5
+
+    References:
+        Chen, Lin & Zhang (ICML 2022), "rates by stages": the measured side of the escape-time
+        check in docs/papers/deep_linear.md#method (item 4).
+    """
+    if times.shape != values.shape or times.ndim != 1:
+        raise ValueError(
+            f"times and values must be vectors of one shape, got {tuple(times.shape)}, {tuple(values.shape)}"
+        )
+    reached = values >= level
+    k = int(torch.nonzero(reached)[0]) if bool(reached.any()) else -1
+    if k <= 0:
+        return math.nan
+    t0, t1, y0, y1 = float(times[k - 1]), float(times[k]), float(values[k - 1]), float(values[k])
+    return t0 + (level - y0) * (t1 - t0) / (y1 - y0)
+
+
+def _slope(times: Tensor, values: Tensor) -> float:
+    t, y = times - times.mean(), values - values.mean()
+    return float((t * y).sum() / (t * t).sum())
+
+
+def fitted_rate(times: Tensor, excess: Tensor, window: tuple[float, float], min_points: int = 10) -> float:
+    r"""Rate of the final linear phase fitted to a recorded excess loss ``L - L*``.
+
+    .. math::
+        \widehat{\text{rate}} = -\operatorname{slope}\big(t,\ \log(L - L^\star)\big)
+        \quad\text{over the points with } \text{low} < L - L^\star < \text{high}
+
+    (ordinary least squares). Compare with :func:`final_rate`.
+
+    Args:
+        times: recorded times ``(T,)``.
+        excess: ``L(t) - L*`` at those times ``(T,)``.
+        window: ``(low, high)``, the excess-loss range where the phase is linear (above
+            round-off, below the transient).
+        min_points: fewest points in the window for a fit.
+
+    Returns:
+        The fitted rate; NaN when fewer than ``min_points`` points lie in the window (the
+        trajectory has not reached the final phase).
+
+    Example:
+        >>> t = torch.linspace(0.0, 10.0, 101, dtype=torch.float64)
+        >>> round(fitted_rate(t, torch.exp(-2.0 * t), (1e-8, 1e-1)), 9)
+        2.0
+
+    References:
+        Chen, Lin & Zhang (ICML 2022), "rates by stages": the measured side of the final-rate
+        check in docs/papers/deep_linear.md#method (item 5).
+    """
+    check_int("min_points", min_points, low=2)
+    low, high = window
+    if not low < high:
+        raise ValueError(f"window={window!r} must be increasing")
+    inside = (excess > low) & (excess < high)
+    if int(inside.sum()) < min_points:
+        return math.nan
+    return -_slope(times[inside], torch.log(excess[inside]))

@@ -2,15 +2,22 @@
 
 Gradient flow from ``u = v = alpha 1`` converges to the minimiser of the Woodworth potential
 ``Q_alpha`` among interpolators; GD with step ``eta`` can only settle at minima whose sharpness
-is at most ``2/eta``, which for non-centred data bounds a weighted l1 norm of ``beta``
-(Nacson, Ravichandran, Srebro & Soudry, ICML 2022; constants derived in card 13 for the loss
-``1/(2N)||X beta - y||^2``).
+is at most ``2/eta``, which for non-centred data bounds a weighted l1 norm of ``beta``.
+
+References:
+    M. S. Nacson, K. Ravichandran, N. Srebro, D. Soudry. Implicit bias of the step size in
+    linear diagonal neural networks. ICML 2022. The constants below are derived for the loss
+    ``1/(2N)||X beta - y||^2`` (docs/papers/step_size_bias.md#method), not transcribed from
+    the paper.
+    B. Woodworth et al. Kernel and rich regimes in overparametrized models. COLT 2020.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from icml22dl.validation import check_int, check_number
 
 __all__ = [
     "gaussian_test_error",
@@ -22,11 +29,6 @@ __all__ = [
     "stability_bound",
     "weighted_l1",
 ]
-
-
-def _check_alpha(alpha: float) -> None:
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha!r}")
 
 
 def q_alpha(beta: Tensor, alpha: float) -> Tensor:
@@ -46,10 +48,16 @@ def q_alpha(beta: Tensor, alpha: float) -> Tensor:
     Returns:
         The scalar ``Q_alpha(beta)``.
 
+    Example:
+        >>> float(q_alpha(torch.zeros(3, dtype=torch.float64), 0.1))  # q(0) = 0
+        0.0
+        >>> round(float(q_alpha(torch.tensor([1.0], dtype=torch.float64), 1e-3)), 2)  # ~ ln(1/alpha^2)|beta|
+        12.82
+
     References:
         B. Woodworth et al. Kernel and rich regimes in overparametrized models. COLT 2020, Thm 1.
     """
-    _check_alpha(alpha)
+    check_number("alpha", alpha, low=0.0, low_inclusive=False)
     z = beta / alpha**2
     return alpha**2 * torch.sum(2.0 - torch.sqrt(4.0 + z * z) + z * torch.asinh(z / 2.0))
 
@@ -75,10 +83,17 @@ def gf_solution(X: Tensor, y: Tensor, alpha: float, tol: float = 1e-12, max_iter
     Raises:
         RuntimeError: when Newton does not reach ``tol``.
 
+    Example:
+        >>> X = torch.tensor([[1.0, 1.0]], dtype=torch.float64); y = torch.tensor([2.0], dtype=torch.float64)
+        >>> gf_solution(X, y, 0.1)  # symmetric: the potential splits the target evenly
+        tensor([1., 1.], dtype=torch.float64)
+
     References:
-        Woodworth et al. (COLT 2020), Thm 1; card 13, "Gradient-flow bias".
+        Woodworth et al. (COLT 2020), Thm 1 (the gradient-flow limit); the dual Newton solver
+        is the project's (docs/papers/step_size_bias.md#method).
     """
-    _check_alpha(alpha)
+    check_number("alpha", alpha, low=0.0, low_inclusive=False)
+    check_int("max_iter", max_iter, low=1)
     X = X.to(torch.float64)
     y = y.to(torch.float64)
     c = 2.0 * alpha**2
@@ -125,10 +140,19 @@ def kkt_residual(X: Tensor, beta: Tensor, alpha: float) -> float:
     Returns:
         ``r`` in [0, 1] (0.0 when beta = 0).
 
+    Example:
+        >>> X = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+        >>> kkt_residual(X, torch.tensor([1.0, 1.0], dtype=torch.float64), 0.1) < 1e-12  # in range(X^T)
+        True
+        >>> round(kkt_residual(X, torch.tensor([2.0, 0.0], dtype=torch.float64), 0.1), 6)
+        0.707107
+
     References:
-        Card 13, "Exact KKT test".
+        Woodworth et al. (COLT 2020): the KKT conditions of the gradient-flow limit,
+        ``arcsinh(beta / (2 alpha^2)) in range(X^T)``; the test is described in
+        docs/papers/step_size_bias.md#method.
     """
-    _check_alpha(alpha)
+    check_number("alpha", alpha, low=0.0, low_inclusive=False)
     w = torch.asinh(beta / (2.0 * alpha**2))
     norm = float(torch.linalg.vector_norm(w))
     if norm == 0.0:
@@ -155,8 +179,15 @@ def gn_sharpness(X: Tensor, u: Tensor, v: Tensor) -> float:
     Returns:
         The top eigenvalue.
 
+    Example:
+        >>> X = torch.eye(2, dtype=torch.float64)
+        >>> gn_sharpness(X, torch.tensor([1.0, 0.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
+        2.0
+
     References:
-        Card 13, "Stability => weighted l1 bound" (derived).
+        Nacson et al. (ICML 2022): sharpness at a minimum and GD's stability condition
+        ``lambda_max <= 2 / eta``; the Gauss-Newton form for this loss is derived in
+        docs/papers/step_size_bias.md#method.
     """
     n = X.shape[0]
     gram = (X * (u * u + v * v)[None, :]) @ X.T
@@ -175,10 +206,15 @@ def init_sharpness(X: Tensor, alpha: float) -> float:
     Returns:
         ``s0``.
 
+    Example:
+        >>> init_sharpness(torch.eye(2, dtype=torch.float64), 0.5)  # (8 * 0.25 / 2) * 1
+        1.0
+
     References:
-        Card 13, "Reference quantities".
+        Nacson et al. (ICML 2022): step sizes relative to the sharpness at initialisation;
+        the residual term is ignored (docs/papers/step_size_bias.md#method).
     """
-    _check_alpha(alpha)
+    check_number("alpha", alpha, low=0.0, low_inclusive=False)
     ones = torch.full((X.shape[1],), float(alpha), dtype=X.dtype)
     return gn_sharpness(X, ones, ones)
 
@@ -196,9 +232,15 @@ def weighted_l1(X: Tensor, beta: Tensor) -> float:
     Returns:
         The weighted l1 norm.
 
+    Example:
+        >>> X = torch.tensor([[1.0, 2.0], [3.0, 0.0]], dtype=torch.float64)  # column means 2, 1
+        >>> weighted_l1(X, torch.tensor([1.0, -3.0], dtype=torch.float64))  # 4 * 1 + 1 * 3
+        7.0
+
     References:
-        Nacson et al. (ICML 2022): stable minima have a bounded weighted l1 norm (verified,
-        abstract); the weights and constant are card 13's derivation for this loss.
+        Nacson et al. (ICML 2022): stable minima have a bounded weighted l1 norm (abstract);
+        the weights and constant are derived for this loss in
+        docs/papers/step_size_bias.md#method.
     """
     xbar = X.mean(dim=0)
     return float(torch.sum(xbar * xbar * beta.abs()))
@@ -218,11 +260,15 @@ def stability_bound(eta: float) -> float:
     Args:
         eta: step size, > 0.
 
+    Example:
+        >>> stability_bound(0.25)
+        2.0
+
     References:
-        Card 13, "Stability => weighted l1 bound" (derived for ``L = 1/(2N)||X beta - y||^2``).
+        Nacson et al. (ICML 2022), the stability bound on a weighted l1 norm; the constant is
+        derived for ``L = 1/(2N)||X beta - y||^2`` in docs/papers/step_size_bias.md#method.
     """
-    if not eta > 0:
-        raise ValueError(f"eta must be > 0, got {eta!r}")
+    check_number("eta", eta, low=0.0, low_inclusive=False)
     return 1.0 / (2.0 * eta)
 
 
@@ -240,8 +286,14 @@ def gaussian_test_error(beta: Tensor, beta_star: Tensor, mu: float) -> float:
     Returns:
         The expected squared error.
 
+    Example:
+        >>> b = torch.tensor([1.0, 0.0], dtype=torch.float64)
+        >>> gaussian_test_error(b, torch.zeros(2, dtype=torch.float64), 2.0)  # 1 + 4 * 1
+        5.0
+
     References:
-        Card 13, "Reference quantities" (closed form).
+        Closed form of E (x^T d)^2 = d^T (I + mu^2 1 1^T) d for x ~ N(mu 1, I)
+        (docs/papers/step_size_bias.md#method).
     """
     diff = beta - beta_star
     return float(diff @ diff) + float(mu) ** 2 * float(diff.sum()) ** 2

@@ -27,6 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from icml22dl.train import evaluate as evaluate_classifier
+from icml22dl.validation import check_choice, check_int, check_number
+
 __all__ = [
     "BN_POLICIES",
     "PathResult",
@@ -51,7 +54,20 @@ _BN_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 @dataclass
 class PathResult:
-    """The metrics along one path: ``metrics[name][k]`` is the value at ``alphas[k]``."""
+    """The metrics along one path: ``metrics[name][k]`` is the value at ``alphas[k]``.
+
+    Returned by :func:`linear_path` (one path for the whole network) and
+    :func:`layerwise_paths` (one per layer group, named in ``groups``).
+
+    References:
+        Vlaar & Frankle (ICML 2022), Sec. 3: the loss and accuracy along
+        theta(alpha) = (1 - alpha) theta_0 + alpha theta_T.
+
+    Example:
+        >>> result = PathResult(alphas=[0.0, 0.5, 1.0], metrics={"loss": [2.3, 1.1, 0.2]}, bn_policy="none")
+        >>> result["loss"][-1]
+        0.2
+    """
 
     alphas: list[float]
     metrics: dict[str, list[float]]
@@ -79,10 +95,13 @@ def _buffer_names(model: nn.Module) -> set[str]:
     return {name for name, _ in model.named_buffers()}
 
 
-def _check_alpha_grid(alphas: Iterable[float]) -> list[float]:
+def _alpha_grid(alphas: Iterable[float]) -> list[float]:
+    """The grid as floats; ``ValueError`` naming ``alphas`` when it is empty or holds a non-finite value."""
     grid = [float(a) for a in alphas]
-    if not grid or any(not math.isfinite(a) for a in grid):
-        raise ValueError(f"alphas must be a non-empty sequence of finite numbers, got {grid!r}")
+    if not grid:
+        raise ValueError("alphas=[] is empty: give at least one alpha (e.g. torch.linspace(0, 1, 21))")
+    for k, a in enumerate(grid):
+        check_number(f"alphas[{k}]", a)
     return grid
 
 
@@ -113,9 +132,19 @@ def interpolate_state(
 
     Returns:
         A new state dict (the inputs are not modified).
+
+    Example:
+        >>> net = nn.Linear(1, 1)
+        >>> zero = {k: torch.zeros_like(v) for k, v in net.state_dict().items()}
+        >>> two = {k: torch.full_like(v, 2.0) for k, v in net.state_dict().items()}
+        >>> interpolate_state(net, zero, two, 0.25)["weight"].item()
+        0.5
+
+    References:
+        Vlaar & Frankle (ICML 2022), Sec. 2 (the path between initial and final parameters);
+        Lucas et al. (ICML 2021) for the BatchNorm handling.
     """
-    if bn_policy not in BN_POLICIES:
-        raise ValueError(f"bn_policy must be one of {BN_POLICIES}, got {bn_policy!r}")
+    check_choice("bn_policy", bn_policy, BN_POLICIES)
     a, b = _state_of(start), _state_of(end)
     if a.keys() != b.keys():
         raise ValueError(f"start and end have different keys: {sorted(set(a) ^ set(b))[:5]}")
@@ -155,8 +184,15 @@ def recompute_bn_stats(model: nn.Module, batches: Iterable[Any]) -> nn.Module:
     Returns:
         ``model``, in eval mode.
 
+    Example:
+        >>> bn = nn.BatchNorm1d(1)
+        >>> _ = recompute_bn_stats(bn, [torch.tensor([[1.0], [3.0]])])
+        >>> bn.running_mean.item(), bn.running_var.item(), bn.training
+        (2.0, 2.0, False)
+
     References:
-        Lucas et al. (ICML 2021), ``warm_bn``; card 02 ``bn_policy="recompute"`` (default).
+        Lucas et al. (ICML 2021), ``warm_bn``; the library's default ``bn_policy="recompute"``
+        (docs/papers/interpolation.md#method).
     """
     bns = [m for m in model.modules() if isinstance(m, _BN_TYPES) and m.track_running_stats]
     momenta = [m.momentum for m in bns]
@@ -233,11 +269,10 @@ def linear_path(
         [0.0, 0.5, 1.0]
 
     References:
-        Vlaar & Frankle (ICML 2022), Sec. 2; Lucas et al. (ICML 2021); card 02 section 1.
+        Vlaar & Frankle (ICML 2022), Sec. 2; Lucas et al. (ICML 2021); docs/papers/interpolation.md#method.
     """
-    grid = _check_alpha_grid(alphas)
-    if bn_policy not in BN_POLICIES:
-        raise ValueError(f"bn_policy must be one of {BN_POLICIES}, got {bn_policy!r}")
+    grid = _alpha_grid(alphas)
+    check_choice("bn_policy", bn_policy, BN_POLICIES)
     has_bn = _has_bn(model)
     if bn_policy == "recompute" and has_bn and bn_batches is None:
         raise ValueError("bn_policy='recompute' needs bn_batches (training batches)")
@@ -264,6 +299,7 @@ def linear_path(
                 buf.copy_(s if bn_policy == "start" and in_group else e)
         first = False
         if bn_policy == "recompute" and has_bn:
+            assert bn_batches is not None  # checked above
             recompute_bn_stats(work, bn_batches() if callable(bn_batches) else bn_batches)
             work.eval()
         if bn_policy == "batch":
@@ -271,8 +307,8 @@ def linear_path(
             for m in bn_modules:
                 m.train()
             values = evaluate(work)
-            for buf, value in saved:
-                buf.copy_(value)
+            for buf, saved_value in saved:
+                buf.copy_(saved_value)
             work.eval()
         else:
             values = evaluate(work)
@@ -305,10 +341,18 @@ def layerwise_paths(
     Returns:
         ``{group name: PathResult}``.
 
+    Example:
+        >>> net = nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1))
+        >>> a = {k: torch.zeros_like(v) for k, v in net.state_dict().items()}
+        >>> b = {k: torch.ones_like(v) for k, v in net.state_dict().items()}
+        >>> paths = layerwise_paths(net, a, b, {"first": ["0"]}, [0.0, 1.0], lambda m: {"w0": float(m[0].weight)})
+        >>> sorted(paths), paths["all"]["w0"]
+        (['all', 'first'], [0.0, 1.0])
+
     References:
         Chatterji et al. (ICLR 2020), module criticality; Vlaar & Frankle (ICML 2022), Sec. 5.
     """
-    grid = _check_alpha_grid(alphas)
+    grid = _alpha_grid(alphas)
     out = {
         name: linear_path(model, start, end, grid, evaluate, groups=list(prefixes), **kwargs)
         for name, prefixes in groups.items()
@@ -325,6 +369,14 @@ def mlp_layer_groups(model: nn.Module) -> dict[str, list[str]]:
 
     Returns:
         ``{group: [module prefixes]}``.
+
+    Example:
+        >>> from icml22dl.nn import MLP
+        >>> mlp_layer_groups(MLP(4, (3,), 2))
+        {'layer1': ['blocks.0.0', 'blocks.0.1'], 'classifier': ['classifier']}
+
+    References:
+        Vlaar & Frankle (ICML 2022), Sec. 5 (layer-wise interpolation, one group per layer).
     """
     groups: list[list[str]] = []
     for name, module in model.named_modules():
@@ -344,11 +396,19 @@ def resnet_stage_groups(model: nn.Module) -> dict[str, list[str]]:
 
     Returns:
         ``{"stem": [...], "B1": [...], ..., "fc": [...]}``.
+
+    Example:
+        >>> from icml22dl.nn import resnet18_cifar
+        >>> list(resnet_stage_groups(resnet18_cifar()))
+        ['stem', 'B1', 'B2', 'B3', 'B4', 'fc']
+
+    References:
+        Vlaar & Frankle (ICML 2022), Sec. 5: the ResNet-18 blocks B1-B4 and the fc layer.
     """
     if not all(hasattr(model, a) for a in ("stem", "stages", "fc")):
         raise ValueError("resnet_stage_groups needs a model with .stem, .stages and .fc (ResNetCIFAR)")
     groups = {"stem": ["stem"]}
-    for k in range(len(model.stages)):
+    for k in range(len(list(model.get_submodule("stages").children()))):
         groups[f"B{k + 1}"] = [f"stages.{k}"]
     groups["fc"] = ["fc"]
     return groups
@@ -360,31 +420,58 @@ def classification_evaluator(
     batch_size: int = 4096,
     loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
     prefix: str = "",
+    *,
+    transform: Callable[[Tensor], Tensor] | None = None,
+    amp: bool = False,
 ) -> Callable[[nn.Module], dict[str, float]]:
-    """A batched ``evaluate(model) -> {prefix+"loss", prefix+"accuracy"}`` on ``(x, y)``.
+    """The ``evaluate`` argument of :func:`linear_path`: ``model -> {prefix+"loss", prefix+"accuracy"}`` on ``(x, y)``.
 
-    The loss is the example-weighted mean of ``loss_fn`` (with reduction 'mean') over
-    batches of ``batch_size``.
+    A closure over :func:`icml22dl.train.evaluate` that leaves the model's modes as the
+    BatchNorm policy of the path set them (``set_eval=False``): the loss is the
+    example-weighted mean of ``loss_fn`` (reduction 'mean') over batches of ``batch_size``,
+    the accuracy that of the argmax.
+
+    Args:
+        x, y: inputs and integer targets, on the model's device.
+        batch_size: examples per forward pass (>= 1).
+        loss_fn: ``loss_fn(logits, y) -> mean``.
+        prefix: prepended to the metric names (``"train_"``).
+        transform: applied to each input batch first (e.g. a normalisation).
+        amp: bfloat16 autocast on CUDA.
+
+    Returns:
+        The evaluator.
+
+    Example:
+        >>> x, y = torch.eye(3), torch.tensor([0, 1, 1])
+        >>> evaluate = classification_evaluator(x, y, prefix="test_")
+        >>> evaluate(nn.Identity())["test_accuracy"]  # argmax of the rows of I: 0, 1, 2
+        0.6666666666666666
+
+    References:
+        Vlaar & Frankle (ICML 2022), Sec. 2: the loss (and accuracy) at each point of the path.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    n = len(x)
+    check_int("batch_size", batch_size, low=1)
 
-    @torch.no_grad()
-    def evaluate(model: nn.Module) -> dict[str, float]:
-        total_loss, correct = 0.0, 0
-        for i in range(0, n, batch_size):
-            out = model(x[i : i + batch_size])
-            target = y[i : i + batch_size]
-            total_loss += float(loss_fn(out.float(), target)) * len(target)
-            correct += int((out.argmax(dim=1) == target).sum())
-        return {f"{prefix}loss": total_loss / n, f"{prefix}accuracy": correct / n}
+    def evaluate_model(model: nn.Module) -> dict[str, float]:
+        result = evaluate_classifier(
+            model, x, y, batch_size=batch_size, transform=transform, loss=loss_fn, amp=amp, set_eval=False
+        )
+        return {f"{prefix}loss": result.loss, f"{prefix}accuracy": result.accuracy}
 
-    return evaluate
+    return evaluate_model
 
 
 def is_monotone(losses: Sequence[float], tol: float = 0.0) -> bool:
-    """``L(alpha_{k+1}) <= L(alpha_k) + tol`` for every k (Lucas et al. 2021)."""
+    """``L(alpha_{k+1}) <= L(alpha_k) + tol`` for every k: monotonic linear interpolation.
+
+    Example:
+        >>> is_monotone([2.3, 1.0, 0.1]), is_monotone([2.3, 2.5, 0.1]), is_monotone([2.3, 2.35, 0.1], tol=0.1)
+        (True, False, True)
+
+    References:
+        Lucas et al. (ICML 2021), monotonic linear interpolation; Vlaar & Frankle (ICML 2022), Sec. 3.
+    """
     values = [float(v) for v in losses]
     return all(b <= a + tol for a, b in zip(values[:-1], values[1:]))
 
@@ -399,8 +486,12 @@ def bumps(alphas: Sequence[float], losses: Sequence[float], tol: float = 0.0) ->
     Returns:
         ``[{"start", "end", "width", "height", "open"}]``, height = peak minus reference.
 
+    Example:
+        >>> bumps([0.0, 0.5, 1.0], [2.0, 3.0, 1.0])
+        [{'start': 0.0, 'end': 1.0, 'width': 1.0, 'height': 1.0, 'open': 0.0}]
+
     References:
-        Lucas et al. (ICML 2021), ``eval_monotonic``; card 02 "Metrics".
+        Lucas et al. (ICML 2021), ``eval_monotonic``; docs/papers/interpolation.md#method.
     """
     a = [float(v) for v in alphas]
     l = [float(v) for v in losses]
@@ -432,6 +523,14 @@ def barrier_over_chord(alphas: Sequence[float], losses: Sequence[float]) -> floa
     r"""``max_alpha [L(alpha) - ((1 - t) L(alpha_0) + t L(alpha_K))]``, t the position on the grid.
 
     Zero or positive when the grid includes both endpoints (0 for a convex path).
+
+    Example:
+        >>> barrier_over_chord([0.0, 0.5, 1.0], [2.0, 3.0, 0.0])  # the chord is 1.0 at alpha = 0.5
+        2.0
+
+    References:
+        Frankle et al. (ICML 2020), the loss barrier of linear mode connectivity; used here on
+        the init-to-final path of Vlaar & Frankle (ICML 2022).
     """
     a = [float(v) for v in alphas]
     l = [float(v) for v in losses]
@@ -448,8 +547,13 @@ def barrier_over_chord(alphas: Sequence[float], losses: Sequence[float]) -> floa
 def alpha_drop(alphas: Sequence[float], losses: Sequence[float], threshold: float) -> float:
     """The first grid alpha with ``L(alpha) < threshold`` (NaN when the loss never drops below it).
 
+    Example:
+        >>> alpha_drop([0.0, 0.5, 1.0], [2.3, 0.9, 0.1], threshold=1.0)
+        0.5
+
     References:
-        Card 02 "Metrics" (our design): quick threshold 1.0 on the training loss.
+        Our measure of where the path's plateau ends (docs/papers/interpolation.md#method): quick
+        threshold 1.0 on the training loss; Vlaar & Frankle (ICML 2022), Sec. 4 (plateau then cliff).
     """
     for x, y in zip(alphas, losses):
         if float(y) < threshold:
@@ -470,6 +574,15 @@ def param_distance(
             parameters of ``parameters_only`` when given).
         groups: ``{name: prefixes}``; returns one distance per group.
         parameters_only: a module whose parameter names restrict state-dict inputs.
+
+    Example:
+        >>> net = nn.Linear(2, 1)
+        >>> moved = {k: v + 1 for k, v in net.state_dict().items()}  # 3 entries each moved by 1
+        >>> round(param_distance(net.state_dict(), moved), 6) == round(3**0.5, 6)
+        True
+
+    References:
+        Vlaar & Frankle (ICML 2022), Sec. 4: the distance travelled from the initialisation.
     """
 
     def flat(src: nn.Module | Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -507,12 +620,17 @@ def random_direction(
     Returns:
         ``{parameter name: direction}``.
 
+    Example:
+        >>> net = nn.Linear(3, 2)
+        >>> d = random_direction(net, generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(d["weight"].norm(dim=1), net.weight.detach().norm(dim=1)), bool((d["bias"] == 0).all())
+        (True, True)
+
     References:
         H. Li, Z. Xu, G. Taylor, C. Studer, T. Goldstein. Visualizing the loss landscape of
         neural nets. NeurIPS 2018, Sec. 4.
     """
-    if normalization not in ("filter", "layer", "model"):
-        raise ValueError(f"normalization must be 'filter', 'layer' or 'model', got {normalization!r}")
+    check_choice("normalization", normalization, ("filter", "layer", "model"))
     out: dict[str, Tensor] = {}
     for name, p in model.named_parameters():
         d = torch.randn(p.shape, generator=generator, dtype=p.dtype)

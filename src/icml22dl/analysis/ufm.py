@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from icml22dl.validation import check_choice, check_int, check_positive
+
 ACTIVATIONS = ("identity", "relu")
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "UFMMSE",
     "UFMOptimum",
     "UFMState",
+    "etf_rho",
     "extended_ufm_optimum",
     "one_hot_targets",
     "saddle_min_eigenvalue",
@@ -44,26 +47,15 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, value: Any, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} is out of range: must be an integer >= {low}")
-
-
-def _nonneg(name: str, value: Any, strict: bool = False) -> None:
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-        or (strict and value == 0)
-    ):
-        raise ValueError(f"{name}={value!r} is out of range: must be a finite number {'>' if strict else '>='} 0")
-
-
 def one_hot_targets(K: int, n: int, dtype: torch.dtype = torch.float64, device: Any = None) -> Tensor:
-    """``Y = I_K kron 1_n^T`` (K x nK): class k owns columns k n .. (k+1) n - 1."""
-    _positive_int("K", K, 2)
-    _positive_int("n", n)
+    """``Y = I_K kron 1_n^T`` (K x nK): class k owns columns k n .. (k+1) n - 1.
+
+    Example:
+        >>> one_hot_targets(2, 2).tolist()
+        [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+    """
+    check_int("K", K, low=2)
+    check_int("n", n, low=1)
     return torch.eye(K, dtype=dtype, device=device).repeat_interleave(n, dim=1)
 
 
@@ -116,10 +108,10 @@ def ufm_mse_optimum(K: int, n: int, lambda_W: float, lambda_H: float, bias: bool
     References: Zhou et al., ICML 2022, Theorem 3.1 (global minimisers); Tirer & Bruna,
     ICML 2022, Theorem 3.1 (bias-free: orthogonal frame).
     """
-    _positive_int("K", K, 2)
-    _positive_int("n", n)
-    _nonneg("lambda_W", lambda_W, strict=True)
-    _nonneg("lambda_H", lambda_H, strict=True)
+    check_int("K", K, low=2)
+    check_int("n", n, low=1)
+    check_positive("lambda_W", lambda_W)
+    check_positive("lambda_H", lambda_H)
     c = K * math.sqrt(n * lambda_W * lambda_H)
     count = K - 1 if bias else K
     shrink = max(1.0 - c, 0.0)
@@ -137,10 +129,35 @@ def ufm_mse_optimum(K: int, n: int, lambda_W: float, lambda_H: float, bias: bool
 def saddle_min_eigenvalue(K: int, n: int, lambda_W: float, lambda_H: float) -> float:
     """Predicted smallest Hessian eigenvalue at every rank-r < K-1 critical point (bias case).
 
-    ``(lambda_W + lambda_H)/2 - sqrt(((lambda_W - lambda_H)/2)^2 + 1/(K^2 n))`` (card 10;
-    Zhou et al. 2022, strict-saddle theorem), negative for c < 1.
+    Math: ``(lambda_W + lambda_H)/2 - sqrt(((lambda_W - lambda_H)/2)^2 + 1/(K^2 n))``,
+    negative for c < 1 (every such critical point is a strict saddle).
+
+    Example:
+        >>> round(saddle_min_eigenvalue(4, 3, 5e-3, 1e-2), 4)
+        -0.1369
+
+    References: Zhou et al., ICML 2022, Sec. 3 (strict-saddle theorem, negative-curvature
+    direction); the value is checked against the autograd Hessian of :func:`ufm_strict_saddle`.
     """
     return (lambda_W + lambda_H) / 2 - math.sqrt(((lambda_W - lambda_H) / 2) ** 2 + 1.0 / (K * K * n))
+
+
+def etf_rho(W: Tensor) -> float:
+    """Least-squares scale rho of ``W W^T = rho (I_K - 11^T/K)``: ``<W W^T, P> / (K - 1)``, P = I - 11^T/K.
+
+    At the UFM-MSE optimum with a bias, rho = sqrt(n lambda_H/lambda_W)(1 - c)
+    (:attr:`UFMOptimum.rho`).
+
+    Example:
+        >>> P = torch.eye(3, dtype=torch.float64) - 1 / 3
+        >>> round(etf_rho(2.0 * P), 12)  # W W^T = 4 P
+        4.0
+
+    References: Zhou et al., ICML 2022, Theorem 3.1 (the classifier of every global minimiser).
+    """
+    K = W.shape[0]
+    P = torch.eye(K, dtype=W.dtype, device=W.device) - 1.0 / K
+    return float(((W @ W.T) * P).sum() / (K - 1))
 
 
 @dataclass(frozen=True)
@@ -183,10 +200,10 @@ def extended_ufm_optimum(K: int, n: int, lambda_2: float, lambda_1: float, lambd
 
     References: Tirer & Bruna, ICML 2022, extended UFM (linear case).
     """
-    _positive_int("K", K, 2)
-    _positive_int("n", n)
+    check_int("K", K, low=2)
+    check_int("n", n, low=1)
     for name, value in (("lambda_2", lambda_2), ("lambda_1", lambda_1), ("lambda_H", lambda_H)):
-        _nonneg(name, value, strict=True)
+        check_positive(name, value)
     N = n * K
     a = (lambda_2 * lambda_1 * lambda_H) ** (1.0 / 3.0)
     roots = np.roots([1.0, 0.0, 0.0, -math.sqrt(n), N * a])
@@ -243,9 +260,10 @@ class UFMMSE:
 
     Example:
         >>> ufm = UFMMSE(4, 20, 16, 5e-3, 5e-3, bias=False)
-        >>> state = ufm.gd(lr=0.5, steps=20000, seed=0)
-        >>> round(float(ufm.loss(state.W, state.H)), 6)    # doctest: +SKIP
-        0.085443
+        >>> state = ufm.gd(lr=0.5, steps=3000, seed=0)
+        >>> f_star = ufm.optimum().f_star  # c (2 - c)/2, bias-free
+        >>> abs(float(ufm.loss(state.W, state.H)) - f_star) / f_star < 1e-6
+        True
 
     References: Zhou et al., ICML 2022 (PMLR v162, zhou22c), Eq. (4); official defaults
     none (procedural model).
@@ -263,12 +281,12 @@ class UFMMSE:
         dtype: torch.dtype = torch.float64,
         device: Any = None,
     ) -> None:
-        _positive_int("K", K, 2)
-        _positive_int("n", n)
-        _positive_int("d", d)
-        _nonneg("lambda_W", lambda_W, strict=True)
-        _nonneg("lambda_H", lambda_H, strict=True)
-        _nonneg("lambda_b", lambda_b)
+        check_int("K", K, low=2)
+        check_int("n", n, low=1)
+        check_int("d", d, low=1)
+        check_positive("lambda_W", lambda_W)
+        check_positive("lambda_H", lambda_H)
+        check_positive("lambda_b", lambda_b, allow_zero=True)
         self.K, self.n, self.d, self.N = K, n, d, n * K
         self.lambda_W, self.lambda_H, self.lambda_b, self.bias = lambda_W, lambda_H, lambda_b, bias
         self.dtype, self.device = dtype, device
@@ -303,7 +321,7 @@ class UFMMSE:
 
     def init(self, generator: torch.Generator, std: float = 0.1) -> UFMState:
         """i.i.d. N(0, std^2) entries for W, H (and b), drawn from ``generator``."""
-        _nonneg("std", std)
+        check_positive("std", std, allow_zero=True)
 
         def draw(*shape: int) -> Tensor:
             return (torch.randn(*shape, generator=generator, dtype=self.dtype) * std).to(self.device)
@@ -327,10 +345,10 @@ class UFMMSE:
         """Full-batch gradient descent from ``state`` (or a fresh init) for ``steps`` steps.
 
         Stops early and sets ``diverged_step`` when a logged loss is not finite (lr must stay
-        below 2/L; lr 1.0 works at the card's sizes).
+        below 2/L; lr 1.0 works at the sizes of docs/papers/collapse_mse.md#defaults).
         """
-        _nonneg("lr", lr, strict=True)
-        _positive_int("steps", steps, 0)
+        check_positive("lr", lr)
+        check_int("steps", steps, low=0)
         state = state or self.init(_generator(seed, generator), init_std)
         W, H, b = state.W.clone(), state.H.clone(), None if state.b is None else state.b.clone()
         out = UFMState(W=W, H=H, b=b, losses=list(state.losses))
@@ -338,7 +356,7 @@ class UFMMSE:
             gW, gH, gb = self.grad(W, H, b)
             W -= lr * gW
             H -= lr * gH
-            if b is not None:
+            if b is not None and gb is not None:
                 b -= lr * gb
             if step % log_every == 0 or step == steps:
                 value = float(self.loss(W, H, b))
@@ -387,9 +405,16 @@ def ufm_strict_saddle(
     Returns:
         ``(ufm, state)``: the model (lambda_b = 0, bias) and the critical point.
 
+    Example:
+        >>> ufm, st = ufm_strict_saddle(3, 2, 4, 1, 5e-3, 1e-2)
+        >>> max(float(g.abs().max()) for g in ufm.grad(st.W, st.H, st.b)) < 1e-12  # critical
+        True
+        >>> abs(ufm.hessian_min_eigenvalue(st.W, st.H, st.b) - saddle_min_eigenvalue(3, 2, 5e-3, 1e-2)) < 1e-10
+        True
+
     References: Zhou et al., ICML 2022, strict-saddle theorem (paper assumes d > K).
     """
-    _positive_int("r", r, 0)
+    check_int("r", r, low=0)
     if r > K - 1:
         raise ValueError(f"r={r} is out of range: must be <= K - 1 = {K - 1}")
     if r > d:
@@ -427,6 +452,13 @@ class ExtendedUFM:
         activation: ``"identity"`` (linear extended UFM) or ``"relu"``.
         bias: an output bias (off by default: a bias flips the OF into an ETF).
 
+    Example:
+        >>> model = ExtendedUFM(4, 10, 8, 8, 5e-3, 5e-3, 5e-3)
+        >>> st = model.gd(lr=0.5, steps=3000, seed=0)
+        >>> f_star = model.optimum().f_star  # the scalar problem's minimum
+        >>> abs(float(model.loss(st.W, st.W1, st.H)) - f_star) / f_star < 1e-6
+        True
+
     References: Tirer & Bruna, Extended unconstrained features model for exploring deep
     neural collapse, ICML 2022 (PMLR v162, pp. 21478-21505).
     """
@@ -446,15 +478,14 @@ class ExtendedUFM:
         dtype: torch.dtype = torch.float64,
         device: Any = None,
     ) -> None:
-        _positive_int("K", K, 2)
-        _positive_int("n", n)
-        _positive_int("d", d)
-        _positive_int("d1", d1)
+        check_int("K", K, low=2)
+        check_int("n", n, low=1)
+        check_int("d", d, low=1)
+        check_int("d1", d1, low=1)
         for name, value in (("lambda_2", lambda_2), ("lambda_1", lambda_1), ("lambda_H", lambda_H)):
-            _nonneg(name, value, strict=True)
-        _nonneg("lambda_b", lambda_b)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not allowed: choose one of {list(ACTIVATIONS)}")
+            check_positive(name, value)
+        check_positive("lambda_b", lambda_b, allow_zero=True)
+        check_choice("activation", activation, ACTIVATIONS)
         self.K, self.n, self.d, self.d1, self.N = K, n, d, d1, n * K
         self.lambda_2, self.lambda_1, self.lambda_H, self.lambda_b = lambda_2, lambda_1, lambda_H, lambda_b
         self.activation, self.bias, self.dtype, self.device = activation, bias, dtype, device
@@ -462,7 +493,8 @@ class ExtendedUFM:
         self.labels = torch.arange(K, device=device).repeat_interleave(n)
 
     def optimum(self) -> ExtendedUFMOptimum:
-        """The linear model's closed form (the ReLU model reaches the same value: card 14)."""
+        """The linear model's closed form (the ReLU model reaches the same value, see
+        docs/papers/extended_ufm.md#claim-and-thresholds)."""
         return extended_ufm_optimum(self.K, self.n, self.lambda_2, self.lambda_1, self.lambda_H)
 
     def hidden(self, W1: Tensor, H: Tensor) -> Tensor:
@@ -505,7 +537,7 @@ class ExtendedUFM:
         return gW2, gW1, gH, gb
 
     def init(self, generator: torch.Generator, std: float = 0.1) -> UFMState:
-        _nonneg("std", std)
+        check_positive("std", std, allow_zero=True)
 
         def draw(*shape: int) -> Tensor:
             return (torch.randn(*shape, generator=generator, dtype=self.dtype) * std).to(self.device)
@@ -525,11 +557,13 @@ class ExtendedUFM:
         state: UFMState | None = None,
         log_every: int = 100,
     ) -> UFMState:
-        """Full-batch GD; ``state.W`` is W2, ``state.W1`` the hidden layer (lr 0.5 at the card's
-        sizes; lr 1.0 diverges on this three-factor model)."""
-        _nonneg("lr", lr, strict=True)
-        _positive_int("steps", steps, 0)
+        """Full-batch GD; ``state.W`` is W2, ``state.W1`` the hidden layer (lr 0.5 at the sizes of
+        docs/papers/extended_ufm.md#defaults; lr 1.0 diverges on this three-factor model)."""
+        check_positive("lr", lr)
+        check_int("steps", steps, low=0)
         state = state or self.init(_generator(seed, generator), init_std)
+        if state.W1 is None:
+            raise ValueError("ExtendedUFM.gd needs a state with W1 (the hidden layer)")
         W2, W1, H = state.W.clone(), state.W1.clone(), state.H.clone()
         b = None if state.b is None else state.b.clone()
         out = UFMState(W=W2, H=H, W1=W1, b=b, losses=list(state.losses))
@@ -538,7 +572,7 @@ class ExtendedUFM:
             W2 -= lr * gW2
             W1 -= lr * gW1
             H -= lr * gH
-            if b is not None:
+            if b is not None and gb is not None:
                 b -= lr * gb
             if step % log_every == 0 or step == steps:
                 value = float(self.loss(W2, W1, H, b))

@@ -6,6 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from icml22dl.attacks.base import StepSizeAttack
+from icml22dl.validation import check_choice
+
+__all__ = ["ACG", "BETA_SIGNS", "NAN_POLICIES", "conjugate_beta"]
 
 BETA_SIGNS = ("official", "textbook")
 NAN_POLICIES = ("zero", "legacy")
@@ -41,14 +44,17 @@ def conjugate_beta(
     Returns:
         ``(beta, raw_nan)``: (batch,) coefficients and a bool mask of raw NaN values.
 
+    Example:
+        >>> g, g_prev, s_prev = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
+        >>> conjugate_beta(g, g_prev, s_prev)  # <g, g - g_prev> / <s_prev, g - g_prev> = 3 / 1
+        (tensor([3.]), tensor([False]))
+
     References:
         Yamamura et al., ICML 2022, Eq. (HS) and Alg. 1; official ``yamamura-k/ACG`` (beta HS,
         clamp on, no epsilon in the denominator).
     """
-    if beta_sign not in BETA_SIGNS:
-        raise ValueError(f"beta_sign={beta_sign!r} must be one of {BETA_SIGNS}")
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy={nan_policy!r} must be one of {NAN_POLICIES}")
+    check_choice("beta_sign", beta_sign, BETA_SIGNS)
+    check_choice("nan_policy", nan_policy, NAN_POLICIES)
     y = (g - g_prev).flatten(1)
     num = (g.flatten(1) * y).sum(dim=1)
     den = (s_prev.flatten(1) * y).sum(dim=1)
@@ -95,7 +101,13 @@ class ACG(StepSizeAttack):
         (with ``beta_nan_count`` and ``diversity``).
 
     Example:
-        >>> x_adv = ACG(model, eps=8 / 255)(x, y)                # doctest: +SKIP
+        >>> model = nn.Linear(2, 2)  # logits = inputs: class 1 wins iff x_1 > x_0
+        >>> with torch.no_grad():
+        ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+        >>> x, y = torch.tensor([[0.6, 0.5]]), torch.tensor([0])
+        >>> result = ACG(model, eps=0.1, n_iter=10).run(x, y)
+        >>> result.success.tolist(), result.n_forward_backward
+        ([True], 11)
 
     References:
         Yamamura, Sato, Tateiwa, Hata, Mitsutake, Oe, Ishikura, Fujisawa, "Diversified
@@ -125,10 +137,8 @@ class ACG(StepSizeAttack):
         di_points: int = 10,
         checks: bool = True,
     ) -> None:
-        if beta_sign not in BETA_SIGNS:
-            raise ValueError(f"beta_sign={beta_sign!r} must be one of {BETA_SIGNS}")
-        if nan_policy not in NAN_POLICIES:
-            raise ValueError(f"nan_policy={nan_policy!r} must be one of {NAN_POLICIES}")
+        check_choice("beta_sign", beta_sign, BETA_SIGNS)
+        check_choice("nan_policy", nan_policy, NAN_POLICIES)
         super().__init__(
             model,
             eps,

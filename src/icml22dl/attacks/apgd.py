@@ -5,6 +5,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from icml22dl.attacks.base import StepSizeAttack
+from icml22dl.validation import check_probability
+
+__all__ = ["APGD"]
 
 
 class APGD(StepSizeAttack):
@@ -37,8 +40,14 @@ class APGD(StepSizeAttack):
         Calling the attack returns ``x_adv``; :meth:`run` returns an :class:`AttackResult`.
 
     Example:
-        >>> attack = APGD(model, eps=8 / 255, loss="ce")           # doctest: +SKIP
-        >>> x_adv = attack(x, y)                                    # doctest: +SKIP
+        >>> import torch
+        >>> model = nn.Linear(2, 2)  # logits = inputs: class 1 wins iff x_1 > x_0
+        >>> with torch.no_grad():
+        ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+        >>> x, y = torch.tensor([[0.6, 0.5]]), torch.tensor([0])
+        >>> x_adv = APGD(model, eps=0.1, n_iter=10, loss="ce")(x, y)
+        >>> model(x_adv).argmax(1).tolist(), bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
+        ([1], True)
 
     References:
         Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
@@ -65,8 +74,7 @@ class APGD(StepSizeAttack):
         di_points: int = 10,
         checks: bool = True,
     ) -> None:
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum={momentum!r} must lie in [0, 1]")
+        check_probability("momentum", momentum)
         super().__init__(
             model,
             eps,

@@ -22,6 +22,9 @@ from torch import Tensor, nn
 from icml22dl.attacks.checks import check_input_range, check_logits, check_randomized, check_zero_gradients
 from icml22dl.attacks.diversity import diversity_index
 from icml22dl.attacks.losses import ATTACK_LOSSES, LOSS_FUNCTIONS
+from icml22dl.validation import check_choice, check_int, check_positive, check_probability
+
+__all__ = ["INITS", "NORMS", "AttackResult", "StepSizeAttack", "checkpoint_iterations", "random_start"]
 
 NORMS = ("Linf", "L2")
 INITS = ("center", "random")
@@ -48,6 +51,16 @@ class AttackResult:
             iterations di_points .. n_iter, when tracked; else None.
         n_forward_backward: forward+backward passes on a batch (n_iter + 1 per restart run).
         checkpoints: 1-based iterations of the step-size checkpoints.
+
+    Example:
+        >>> ok = torch.tensor([True, True, False])
+        >>> r = AttackResult(*[torch.zeros(3)] * 2, torch.tensor([True, False, True]), ok, *[torch.zeros(3)] * 3)
+        >>> r.success_rate  # one of the two clean-correct points broken
+        0.5
+
+    References:
+        The fields follow AutoAttack's ``APGDAttack.attack_single_run`` outputs (Croce & Hein,
+        ICML 2020) plus ACG's Diversity Index and NaN bookkeeping (Yamamura et al., ICML 2022).
     """
 
     x_adv: Tensor
@@ -72,7 +85,21 @@ class AttackResult:
 
 
 def checkpoint_iterations(n_iter: int) -> list[int]:
-    """The 1-based iterations after which APGD/ACG check their step size (N = 100: 22, 41, ..., 99)."""
+    """The 1-based iterations after which APGD/ACG check their step size.
+
+    Math: first after ``p_1 N`` iterations, ``p_1 = 0.22``; then the gap shrinks by
+    ``floor(0.03 N)`` to at least ``floor(0.06 N)`` (each at least 1).
+
+    Example:
+        >>> checkpoint_iterations(100)
+        [22, 41, 57, 70, 80, 87, 93, 99]
+
+    References:
+        Croce & Hein, ICML 2020, Sec. 3.2 (checkpoints w_j); official ``fra31/auto-attack``
+        (``n_iter_2 = max(int(0.22 N), 1)``, ``n_iter_min = max(int(0.06 N), 1)``,
+        ``size_decr = max(int(0.03 N), 1)``).
+    """
+    check_int("n_iter", n_iter, low=1)
     n2, nmin, sdec = max(int(0.22 * n_iter), 1), max(int(0.06 * n_iter), 1), max(int(0.03 * n_iter), 1)
     points, k, at = [], n2, 0
     while at + k <= n_iter:
@@ -84,6 +111,42 @@ def checkpoint_iterations(n_iter: int) -> list[int]:
 
 def _per_sample(v: Tensor, ndim: int) -> Tensor:
     return v.view(-1, *([1] * (ndim - 1)))
+
+
+def random_start(x: Tensor, eps: float, norm: str, generator: torch.Generator) -> Tensor:
+    """AutoAttack's random start: ``clip(x + eps t / ||t||)``, a point on the sphere of radius ``eps``.
+
+    Math: L-inf: ``t ~ U[-1, 1]^d`` scaled to ``||t||_inf = 1``; L2: ``t ~ N(0, I)`` scaled to
+    ``||t||_2 = 1``; then clipped to [0, 1]. ``t`` is drawn on the CPU from ``generator`` in
+    ``x``'s dtype, then moved to ``x``'s device.
+
+    Args:
+        x: (B, ...) inputs in [0, 1].
+        eps: radius (> 0).
+        norm: ``"Linf"`` or ``"L2"``.
+        generator: the seeded generator of ``t``.
+
+    Returns:
+        (B, ...) starting points.
+
+    Example:
+        >>> x0 = random_start(torch.full((2, 3), 0.5), 0.1, "Linf", torch.Generator().manual_seed(0))
+        >>> (x0 - 0.5).abs().amax(dim=1)  # on the sphere of the L-inf ball
+        tensor([0.1000, 0.1000])
+
+    References:
+        Croce & Hein, ICML 2020; official ``fra31/auto-attack`` ``APGDAttack.attack_single_run``
+        (``x + eps * t / t.abs().max()`` for L-inf, ``x + eps * t / ||t||_2`` for L2).
+    """
+    check_positive("eps", eps)
+    check_choice("norm", norm, NORMS)
+    if norm == "Linf":
+        t = 2 * torch.rand(x.shape, generator=generator, dtype=x.dtype) - 1
+        t = t / (_per_sample(t.abs().flatten(1).amax(dim=1), x.ndim) + 1e-12)
+    else:
+        t = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        t = t / (_per_sample(t.flatten(1).norm(dim=1), x.ndim) + 1e-12)
+    return (x + eps * t.to(x.device)).clamp(0.0, 1.0)
 
 
 class StepSizeAttack:
@@ -102,6 +165,18 @@ class StepSizeAttack:
         track_di: record the Diversity Index of the last ``di_points`` iterates.
         di_points: n of the Diversity Index (official default 10).
         checks: run the AutoAttack-style sanity checks (warnings only).
+
+    Example:
+        >>> class SignAscent(StepSizeAttack):  # APGD without momentum
+        ...     _momentum = 1.0
+        >>> model = nn.Linear(2, 2)  # logits = inputs: class 1 wins iff x_1 > x_0
+        >>> with torch.no_grad():
+        ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+        >>> SignAscent(model, 0.1, n_iter=5).run(torch.tensor([[0.6, 0.5]]), torch.tensor([0])).success
+        tensor([True])
+
+    References:
+        Croce & Hein, ICML 2020, Alg. 1 (APGD); Yamamura et al., ICML 2022, Alg. 1 (ACG).
     """
 
     name = "base"
@@ -124,22 +199,15 @@ class StepSizeAttack:
         di_points: int = 10,
         checks: bool = True,
     ) -> None:
-        if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-            raise ValueError(f"eps={eps!r} must be a finite number > 0")
-        if norm not in NORMS:
-            raise ValueError(f"norm={norm!r} must be one of {NORMS}")
-        if not isinstance(n_iter, int) or n_iter < 1:
-            raise ValueError(f"n_iter={n_iter!r} must be an integer >= 1")
-        if not isinstance(n_restarts, int) or n_restarts < 1:
-            raise ValueError(f"n_restarts={n_restarts!r} must be an integer >= 1")
-        if loss not in ATTACK_LOSSES:
-            raise ValueError(f"loss={loss!r} must be one of {ATTACK_LOSSES}")
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"rho={rho!r} must lie in [0, 1]")
-        if not isinstance(init, Tensor) and init not in INITS:
-            raise ValueError(f"init={init!r} must be one of {INITS} or a tensor shaped like the input")
-        if not isinstance(di_points, int) or di_points < 3:
-            raise ValueError(f"di_points={di_points!r} must be an integer >= 3")
+        check_positive("eps", eps)
+        check_choice("norm", norm, NORMS)
+        check_int("n_iter", n_iter, low=1)
+        check_int("n_restarts", n_restarts, low=1)
+        check_choice("loss", loss, ATTACK_LOSSES)
+        check_probability("rho", rho)
+        if not isinstance(init, Tensor):
+            check_choice("init", init, INITS)
+        check_int("di_points", di_points, low=3)
         if track_di and di_points > n_iter:
             raise ValueError(f"di_points={di_points} must not exceed n_iter={n_iter} when track_di=True")
         self.model = model
@@ -207,14 +275,8 @@ class StepSizeAttack:
         return loss.detach(), grad.detach(), logits.detach().argmax(dim=1)
 
     def _random_start(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        """AutoAttack's start: x + eps t / ||t|| (t uniform in [-1, 1] for L-inf, Gaussian for L2)."""
-        if self.norm == "Linf":
-            t = 2 * torch.rand(x.shape, generator=generator, dtype=x.dtype) - 1
-            t = t / (_per_sample(t.abs().flatten(1).amax(dim=1), x.ndim) + 1e-12)
-        else:
-            t = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-            t = t / (_per_sample(t.flatten(1).norm(dim=1), x.ndim) + 1e-12)
-        return (x + self.eps * t.to(x.device)).clamp(0.0, 1.0)
+        """AutoAttack's start (see :func:`random_start`)."""
+        return random_start(x, self.eps, self.norm, generator)
 
     def _restart_start(self, x: Tensor, positions: Tensor, restart: int) -> Tensor:
         """Restart r >= 1 of a center/tensor start: uniform in the box, one generator per sample (seed, position, r)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from icml22dl.validation import check_choice, check_positive
+
+__all__ = ["DI_RULES", "clustering_coefficient", "diversity_index", "pairwise_distances"]
 
 DI_RULES = ("exact", "official")
 
@@ -24,7 +26,12 @@ def clustering_coefficient(adjacency: Tensor) -> Tensor:
 
     Example:
         >>> clustering_coefficient(torch.ones(3, 3))  # a triangle
-        tensor(1.)
+        tensor(1., dtype=torch.float64)
+
+    References:
+        Watts & Strogatz, "Collective dynamics of 'small-world' networks", Nature 1998 (local
+        clustering coefficient); the graph statistic of the Diversity Index (Yamamura et al.,
+        ICML 2022, Sec. 4).
     """
     if adjacency.ndim < 2 or adjacency.shape[-1] != adjacency.shape[-2]:
         raise ValueError(f"adjacency must have shape (..., n, n), got {tuple(adjacency.shape)}")
@@ -37,7 +44,20 @@ def clustering_coefficient(adjacency: Tensor) -> Tensor:
 
 
 def pairwise_distances(points: Tensor) -> Tensor:
-    """(batch, n, d) -> (batch, n, n) Euclidean distances, float32, computed as diff-square-sum-sqrt per pair."""
+    """(batch, n, d) -> (batch, n, n) Euclidean distances, float32, computed as diff-square-sum-sqrt per pair.
+
+    Computed pair by pair (not by ``torch.cdist``'s matrix-product shortcut), so equal
+    distances stay exactly equal, which the Diversity Index's ties depend on.
+
+    Example:
+        >>> pairwise_distances(torch.tensor([[[0.0, 0.0], [3.0, 4.0]]]))
+        tensor([[[0., 5.],
+                 [5., 0.]]])
+
+    References:
+        The distances between search points of the Diversity Index (Yamamura et al., ICML 2022,
+        Sec. 4; official ``yamamura-k/ACG`` computes them pair by pair in C++).
+    """
     p = points.to(torch.float32)
     batch, n, _ = p.shape
     dist = torch.zeros(batch, n, n, dtype=torch.float32, device=p.device)
@@ -79,12 +99,10 @@ def diversity_index(points: Tensor, theta_max: float, rule: str = "exact") -> Te
         Yamamura et al., "Diversified Adversarial Attacks based on Conjugate Gradient
         Method", ICML 2022, Eq. (DI); official ``yamamura-k/ACG`` (C++ DI, n = 10).
     """
-    if rule not in DI_RULES:
-        raise ValueError(f"rule={rule!r} must be one of {DI_RULES}")
+    check_choice("rule", rule, DI_RULES)
     if points.ndim != 3 or points.shape[1] < 3:
         raise ValueError(f"points must have shape (batch, n >= 3, d), got {tuple(points.shape)}")
-    if not math.isfinite(theta_max) or theta_max <= 0:
-        raise ValueError(f"theta_max={theta_max!r} must be a finite number > 0")
+    check_positive("theta_max", theta_max)
     dist = pairwise_distances(points)
     n = points.shape[1]
     iu = torch.triu_indices(n, n, offset=1, device=points.device)

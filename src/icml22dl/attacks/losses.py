@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+__all__ = ["ATTACK_LOSSES", "LOSS_FUNCTIONS", "ce_loss", "cw_loss", "dlr_loss"]
+
 ATTACK_LOSSES = ("ce", "cw", "dlr")
 
 
@@ -33,6 +35,7 @@ def cw_loss(logits: Tensor, labels: Tensor, target: Tensor | None = None) -> Ten
         (batch,) margins.
 
     Example:
+        >>> import torch
         >>> cw_loss(torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0]))
         tensor([-1.])
 
@@ -56,6 +59,15 @@ def ce_loss(logits: Tensor, labels: Tensor, target: Tensor | None = None) -> Ten
 
     Returns:
         (batch,) losses to maximise.
+
+    Example:
+        >>> import torch
+        >>> ce_loss(torch.zeros(1, 4), torch.tensor([2]))  # uniform logits: log 4
+        tensor([1.3863])
+
+    References:
+        Croce & Hein, ICML 2020 (APGD-CE); official ``fra31/auto-attack`` (``ce`` and
+        ``ce-targeted`` losses of ``APGDAttack``).
     """
     _check(logits, labels)
     if target is None:
@@ -77,6 +89,16 @@ def dlr_loss(logits: Tensor, labels: Tensor, target: Tensor | None = None) -> Te
 
     Returns:
         (batch,) losses to maximise.
+
+    Example:
+        >>> import torch
+        >>> dlr_loss(torch.tensor([[3.0, 1.0, 2.0, 0.0]]), torch.tensor([0]))  # -(3 - 2) / (3 - 1)
+        tensor([-0.5000])
+
+    References:
+        Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+        parameter-free attacks", ICML 2020, Eq. (6) and Sec. 4 (targeted DLR); official
+        ``fra31/auto-attack`` ``dlr_loss`` (denominator ``+ 1e-12``).
     """
     _check(logits, labels)
     need = 3 if target is None else 4

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from icml22dl.validation import check_int, check_number
+
 
 def _check_images(x: Tensor) -> None:
     if x.ndim != 4:
@@ -27,10 +29,21 @@ def random_crop_flip(x: Tensor, padding: int, flip: bool = True, generator: torc
 
     Returns:
         (N, C, H, W) augmented images.
+
+    References:
+        The standard CIFAR augmentation (He et al., CVPR 2016, Sec. 4.2: 4-pixel padding,
+        random 32x32 crop, horizontal flip); torchvision's ``RandomCrop`` + ``RandomHorizontalFlip``.
+
+    Example:
+        >>> x = torch.arange(16.0).view(1, 1, 4, 4)
+        >>> torch.equal(random_crop_flip(x, 0, flip=False), x)
+        True
+        >>> out = random_crop_flip(x.repeat(8, 1, 1, 1), 1, generator=torch.Generator().manual_seed(0))
+        >>> out.shape, bool((out == 0).any())  # some crops show the zero padding
+        (torch.Size([8, 1, 4, 4]), True)
     """
     _check_images(x)
-    if padding < 0:
-        raise ValueError(f"padding={padding} must be >= 0")
+    check_int("padding", padding, low=0)
     n, _, h, w = x.shape
     out = x
     if padding:
@@ -49,14 +62,69 @@ def random_crop_flip(x: Tensor, padding: int, flip: bool = True, generator: torc
     return out
 
 
+def pad_crop_flip(x: Tensor, padding: int = 4, generator: torch.Generator | None = None) -> Tensor:
+    """Zero-pad, crop back to (H, W) at integer offsets from ``torch.randint``, flip left-right with p = 1/2.
+
+    The same augmentation as :func:`random_crop_flip` (torchvision's ``RandomCrop(size,
+    padding)`` + ``RandomHorizontalFlip()``, batched) with another draw order: the column
+    offsets ``randint(0, 2 padding + 1, (N,))`` first, then the row offsets, then the flips
+    ``rand(N) < 1/2``, all on the CPU generator. A seeded run that used this order keeps its
+    numbers.
+
+    Args:
+        x: (N, C, H, W) images, on any device.
+        padding: pad width >= 0 (CIFAR: 4).
+        generator: seeded CPU source of randomness.
+
+    Returns:
+        (N, C, H, W) augmented images.
+
+    References:
+        The standard CIFAR augmentation (He et al., 2016, Sec. 4.2: 4-pixel padding, 32x32
+        crop, horizontal flip); the Adai official notebook (zeke-xie/adaptive-inertia-adai)
+        trains with ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip()``.
+
+    Example:
+        >>> x = torch.arange(16.0).view(1, 1, 4, 4)
+        >>> out = pad_crop_flip(x, 0, torch.Generator().manual_seed(0))
+        >>> torch.equal(out, x) or torch.equal(out, x.flip(3))
+        True
+        >>> pad_crop_flip(torch.ones(2, 3, 8, 8), 2, torch.Generator().manual_seed(1)).shape
+        torch.Size([2, 3, 8, 8])
+    """
+    _check_images(x)
+    check_int("padding", padding, low=0)
+    n, c, h, w = x.shape
+    device = x.device
+    padded = F.pad(x, (padding,) * 4)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(device)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(device)
+    rows = dy[:, None] + torch.arange(h, device=device)[None, :]  # (N, H)
+    cols = dx[:, None] + torch.arange(w, device=device)[None, :]  # (N, W)
+    out = padded[
+        torch.arange(n, device=device)[:, None, None, None],
+        torch.arange(c, device=device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+    flip = (torch.rand(n, generator=generator) < 0.5).to(device)
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
 def cutout(x: Tensor, size: int, generator: torch.Generator | None = None, value: float = 0.0) -> Tensor:
     """Set a size x size square (centre uniform over the image, clipped at the border) to ``value`` per image.
 
-    References: DeVries & Taylor (2017); SOP+'s strong view ends with Cutout(16) on CIFAR.
+    References:
+        DeVries & Taylor (2017), "Improved regularization of convolutional neural networks
+        with Cutout"; SOP+'s strong view ends with Cutout(16) on CIFAR.
+
+    Example:
+        >>> out = cutout(torch.ones(4, 1, 8, 8), 2, torch.Generator().manual_seed(0))
+        >>> [int((image == 0).sum()) for image in out]  # a 2x2 square, clipped at the border
+        [4, 4, 2, 4]
     """
     _check_images(x)
-    if size < 1:
-        raise ValueError(f"size={size} must be >= 1")
+    check_int("size", size, low=1)
     n, _, h, w = x.shape
     cy = (_rand(n, generator, x.device) * h).long()
     cx = (_rand(n, generator, x.device) * w).long()
@@ -79,14 +147,21 @@ class WeakStrongAugment:
         jitter: maximal relative brightness and contrast change of the strong view.
 
     Example:
-        >>> weak, strong = WeakStrongAugment(padding=4, cutout_size=16)(images, generator)  # doctest: +SKIP
+        >>> images = torch.rand(4, 3, 32, 32)
+        >>> weak, strong = WeakStrongAugment(padding=4, cutout_size=16)(images, torch.Generator().manual_seed(0))
+        >>> weak.shape == strong.shape == images.shape, torch.equal(weak, strong)
+        (True, False)
+
+    References:
+        Liu et al., ICML 2022, Sec. 3.3 (SOP+): the consistency term compares a weak view
+        (crop + flip) with a strong one (the official shengliu66/SOP uses AutoAugment's
+        CIFAR-10 policy + Cutout(16), DeVries & Taylor 2017).
     """
 
     def __init__(self, padding: int = 4, flip: bool = True, cutout_size: int = 16, jitter: float = 0.4) -> None:
-        if padding < 0 or cutout_size < 1 or not 0 <= jitter < 1:
-            raise ValueError(
-                f"need padding >= 0, cutout_size >= 1, 0 <= jitter < 1; got {padding}, {cutout_size}, {jitter}"
-            )
+        check_int("padding", padding, low=0)
+        check_int("cutout_size", cutout_size, low=1)
+        check_number("jitter", jitter, low=0.0, high=1.0, high_inclusive=False)
         self.padding, self.flip, self.cutout_size, self.jitter = padding, flip, cutout_size, jitter
 
     def weak(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -12,7 +12,7 @@ from icml22dl.data.root import ENV_VAR, data_root
 
 CHUNK_SIZE = 1 << 20
 
-#: Relative path under the data root -> SHA-256 of the file in the shared data pack
+#: Relative path under the data root -> SHA-256 of the file in the data pack
 #: (``SHA256SUMS``), plus the canonical CIFAR-10 python tarball.
 SHA256: dict[str, str] = {
     "cifar10-jpeg/test.tar.gz": "2e4e37e7e6d02e4ed9542ffa5917a14fe66f3a9d20f1ed8e6abd6c8ea3234379",
@@ -43,7 +43,7 @@ SHA256: dict[str, str] = {
     "cifar-10-python.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
 }
 
-#: Digests of the upstream MNIST files. The shared pack's MNIST files were re-gzipped
+#: Digests of the upstream MNIST files. The data pack's MNIST files were re-gzipped
 #: (identical pixels, different gzip bytes), so a freshly downloaded original has
 #: another digest; both are accepted.
 UPSTREAM_SHA256: dict[str, str] = {
@@ -64,7 +64,16 @@ _digest_cache: dict[tuple[str, int, int, int], str] = {}
 
 
 class ChecksumError(ValueError):
-    """A file's SHA-256 digest differs from the expected one."""
+    """A file's SHA-256 digest differs from the expected one.
+
+    References:
+        SHA-256 (FIPS 180-4); a :class:`ValueError`, so the CLI reports it as bad input.
+
+    Example:
+        >>> error = ChecksumError("mnist/t10k-labels-idx1-ubyte.gz", ["ab" * 32], "cd" * 32)
+        >>> isinstance(error, ValueError), str(error).split(":")[0]
+        (True, 'checksum mismatch for mnist/t10k-labels-idx1-ubyte.gz')
+    """
 
     def __init__(self, name: str, expected: Collection[str], actual: str) -> None:
         """Build the message naming the file, the expected and the actual digest.
@@ -95,6 +104,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
     Returns:
         The lowercase hex digest.
+
+    References:
+        SHA-256 (FIPS 180-4), computed with :mod:`hashlib`; the same digest as ``sha256sum``.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "abc.txt"
+        >>> _ = path.write_bytes(b"abc")
+        >>> sha256_file(path)  # the FIPS 180-4 test vector for "abc"
+        'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
     """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -149,6 +168,19 @@ def verify(path: str | os.PathLike[str], expected: str | Collection[str]) -> str
     Raises:
         ChecksumError: If the digest is not one of ``expected``.
         ValueError: If an expected digest is not a hex SHA-256.
+
+    References:
+        SHA-256 (FIPS 180-4); the ``SHA256SUMS`` convention of ``sha256sum -c``.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "abc.txt"
+        >>> _ = path.write_bytes(b"abc")
+        >>> verify(path, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD")[:8]
+        'ba7816bf'
+        >>> verify(path, "0" * 64)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        icml22dl.data.checksums.ChecksumError: checksum mismatch for ...abc.txt: expected sha256 000..., got ba78...
     """
     digests = normalise_digests(expected)
     actual = _cached_sha256(Path(path))
@@ -197,6 +229,19 @@ def verified_path(relpath: str, data_dir: str | os.PathLike[str] | None = None) 
         FileNotFoundError: If the file is missing; the message names the full path.
         ChecksumError: If its digest is wrong.
         ValueError: If ``relpath`` is not a known data file.
+
+    References:
+        The data layout of :data:`SHA256` (paths relative to the data root) and SHA-256
+        (FIPS 180-4).
+
+    Example:
+        >>> import tempfile
+        >>> verified_path("mnist/t10k-labels-idx1-ubyte.gz", tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FileNotFoundError: data file .../mnist/t10k-labels-idx1-ubyte.gz not found. Point ...
+        >>> verified_path("imagenet/train.tar")
+        Traceback (most recent call last):
+        ValueError: relpath='imagenet/train.tar' is not a known data file (see icml22dl.data.checksums.SHA256)
     """
     digests = known_digests(relpath)
     path = data_root(data_dir) / _normalise_relpath(relpath)

@@ -1,4 +1,4 @@
-"""CIFAR-10 from the canonical python tarball or from the shared JPEG pack.
+"""CIFAR-10 from the canonical python tarball or from a JPEG pack.
 
 The JPEG pack (``cifar10-jpeg/{train,test}.tar.gz``) is LOSSY: the images were
 re-encoded as JPEG at about quality 75, and they are not in the canonical order (they
@@ -25,6 +25,7 @@ from icml22dl.data.checksums import SHA256, verified_path
 from icml22dl.data.download import fetch
 from icml22dl.data.root import cache_dir, data_root
 from icml22dl.data.safe_pickle import safe_load
+from icml22dl.validation import check_choice
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane",
@@ -49,12 +50,6 @@ _BATCHES = {
 _IMAGE_SHAPE = (32, 32, 3)
 
 
-def _check_split(split: str) -> None:
-    """Raise ValueError if ``split`` is not ``"train"`` or ``"test"``."""
-    if split not in _SPLITS:
-        raise ValueError(f"split={split!r} is not one of {_SPLITS}")
-
-
 def _require_pillow() -> Any:
     """Import and return ``PIL.Image``, or explain how to install it."""
     try:
@@ -62,6 +57,14 @@ def _require_pillow() -> Any:
     except ImportError as err:
         raise ImportError("reading the CIFAR-10 JPEG pack needs Pillow: pip install icml22dl[images]") from err
     return Image
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str | os.PathLike[str]) -> bytes:
+    """The bytes of one regular file of a tar archive."""
+    handle = archive.extractfile(member)
+    if handle is None:
+        raise ValueError(f"{path}: member {member.name!r} is not a regular file")
+    return handle.read()
 
 
 def _batch_arrays(batch: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -97,15 +100,33 @@ def read_cifar10_python(path: str | os.PathLike[str], split: str) -> tuple[np.nd
 
     Raises:
         ValueError: If ``split`` is unknown or a batch is missing or malformed.
+
+    References:
+        The CIFAR-10 python archive layout (Krizhevsky, 2009, "Learning multiple layers of
+        features from tiny images"; https://www.cs.toronto.edu/~kriz/cifar.html): pickled
+        dicts with ``data`` (N, 3072) uint8, channel-major, and ``labels``.
+
+    Example:
+        >>> import io, pickle, tempfile
+        >>> batch = {b"data": np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072), b"labels": [3, 5]}
+        >>> payload = pickle.dumps(batch, protocol=2)
+        >>> path = Path(tempfile.mkdtemp()) / "tiny-cifar.tar.gz"
+        >>> with tarfile.open(path, "w:gz") as archive:
+        ...     member = tarfile.TarInfo("cifar-10-batches-py/test_batch")
+        ...     member.size = len(payload)
+        ...     archive.addfile(member, io.BytesIO(payload))
+        >>> images, labels = read_cifar10_python(path, "test")
+        >>> images.shape, labels.tolist(), int(images[0, 0, 1, 0])  # HWC: pixel (0, 1), red channel
+        ((2, 32, 32, 3), [3, 5], 1)
     """
-    _check_split(split)
+    check_choice("split", split, _SPLITS)
     wanted = _BATCHES[split]
     batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with tarfile.open(path, "r|gz") as archive:
         for member in archive:
             base = PurePosixPath(member.name).name
             if member.isfile() and base in wanted:
-                data = archive.extractfile(member).read()
+                data = _read_member(archive, member, path)
                 batches[base] = _batch_arrays(safe_load(data), f"{path}:{member.name}")
     missing = [name for name in wanted if name not in batches]
     if missing:
@@ -132,8 +153,28 @@ def read_cifar10_jpeg(path: str | os.PathLike[str], split: str) -> tuple[np.ndar
     Raises:
         ImportError: If Pillow is missing.
         ValueError: If ``split`` is unknown, a member is unexpected or an image is not 32x32.
+
+    References:
+        CIFAR-10 (Krizhevsky, 2009) re-encoded as JPEG (ISO/IEC 10918-1) in a gzip tar of
+        ``<split>/<class>/<name>.jpg`` members; decoded with Pillow.
+
+    Example:
+        >>> import io, tempfile
+        >>> from PIL import Image
+        >>> path = Path(tempfile.mkdtemp()) / "test.tar.gz"
+        >>> with tarfile.open(path, "w:gz") as archive:
+        ...     for name in ("cat/b.jpg", "airplane/a.jpg"):
+        ...         buffer = io.BytesIO()
+        ...         Image.new("RGB", (32, 32), (200, 10, 10)).save(buffer, format="JPEG")
+        ...         member = tarfile.TarInfo("test/" + name)
+        ...         member.size = buffer.tell()
+        ...         _ = buffer.seek(0)
+        ...         archive.addfile(member, buffer)
+        >>> images, labels = read_cifar10_jpeg(path, "test")
+        >>> images.shape, labels.tolist()  # sorted by class: airplane (0) before cat (3)
+        ((2, 32, 32, 3), [0, 3])
     """
-    _check_split(split)
+    check_choice("split", split, _SPLITS)
     image_module = _require_pillow()
     class_index = {name: i for i, name in enumerate(CIFAR10_CLASSES)}
     entries: list[tuple[int, str, bytes]] = []
@@ -144,7 +185,7 @@ def read_cifar10_jpeg(path: str | os.PathLike[str], split: str) -> tuple[np.ndar
             parts = PurePosixPath(member.name).parts
             if len(parts) != 3 or parts[0] != split or parts[1] not in class_index or not parts[2].endswith(".jpg"):
                 raise ValueError(f"{path}: unexpected member {member.name!r}, expected '{split}/<class>/<name>.jpg'")
-            entries.append((class_index[parts[1]], parts[2], archive.extractfile(member).read()))
+            entries.append((class_index[parts[1]], parts[2], _read_member(archive, member, path)))
     if not entries:
         raise ValueError(f"{path} holds no images")
     entries.sort(key=lambda entry: entry[:2])
@@ -206,7 +247,7 @@ def load_cifar10(
     """Load the CIFAR-10 train (50,000) or test (10,000) split.
 
     Sources: ``"python"`` reads the canonical ``<data_root>/cifar-10-python.tar.gz``
-    (original pixels, canonical order). ``"jpeg"`` reads the shared JPEG pack
+    (original pixels, canonical order). ``"jpeg"`` reads the JPEG pack
     ``<data_root>/cifar10-jpeg/<split>.tar.gz``, which is LOSSY (JPEG quality about 75)
     and not in canonical order (sorted by class, then file name); its decoded arrays are
     cached as .npy under ``<data_root>/cache`` (or ``~/.cache/icml22dl/cache`` when the
@@ -227,10 +268,25 @@ def load_cifar10(
         ValueError: If ``split`` or ``source`` is unknown.
         FileNotFoundError: If the needed files are missing.
         ImportError: If the JPEG pack is used and Pillow is missing.
+
+    References:
+        Krizhevsky (2009), "Learning multiple layers of features from tiny images"; the
+        python archive layout of https://www.cs.toronto.edu/~kriz/cifar.html.
+
+    Example:
+        >>> import tempfile
+        >>> load_cifar10("val")
+        Traceback (most recent call last):
+        ValueError: split='val' is not allowed: choose one of ['train', 'test']
+        >>> load_cifar10("test", data_dir=tempfile.mkdtemp(), source="python")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FileNotFoundError: data file .../cifar-10-python.tar.gz not found. ...
+        >>> images, labels = load_cifar10("test")  # with the data present  # doctest: +SKIP
+        >>> images.shape, labels.shape  # doctest: +SKIP
+        (torch.Size([10000, 32, 32, 3]), torch.Size([10000]))
     """
-    _check_split(split)
-    if source not in _SOURCES:
-        raise ValueError(f"source={source!r} is not one of {_SOURCES}")
+    check_choice("split", split, _SPLITS)
+    check_choice("source", source, _SOURCES)
     if source == "auto":
         has_python = download or (data_root(data_dir) / PYTHON_TARBALL).is_file()
         source = "python" if has_python else "jpeg"

@@ -23,6 +23,15 @@ def load_digits(data_dir: str | os.PathLike[str] | None = None) -> tuple[torch.T
 
     Raises:
         ImportError: If scikit-learn is missing.
+
+    References:
+        The UCI "Optical recognition of handwritten digits" test set (Alpaydin & Kaynak,
+        1998), as shipped by scikit-learn.
+
+    Example:
+        >>> images, labels = load_digits()
+        >>> images.shape, float(images.max()) <= 1.0, labels[:5].tolist()
+        (torch.Size([1797, 8, 8]), True, [0, 1, 2, 3, 4])
     """
     try:
         from sklearn.datasets import load_digits as sklearn_load_digits

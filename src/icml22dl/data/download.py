@@ -72,6 +72,24 @@ def download(
     Raises:
         ValueError: If the URL scheme is not supported or a digest is malformed.
         ChecksumError: If the downloaded bytes have another digest (``dest`` is untouched).
+
+    References:
+        :func:`urllib.request.urlopen` (``http``, ``https``, ``file`` URLs, RFC 8089 for
+        ``file``), SHA-256 (FIPS 180-4), atomic :func:`os.replace`.
+
+    Example:
+        >>> import hashlib, tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> source = folder / "source.bin"
+        >>> _ = source.write_bytes(b"abc")
+        >>> digest = hashlib.sha256(b"abc").hexdigest()
+        >>> download(source.as_uri(), folder / "copy" / "abc.bin", digest).read_bytes()
+        b'abc'
+        >>> download(source.as_uri(), folder / "bad.bin", "0" * 64)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        icml22dl.data.checksums.ChecksumError: checksum mismatch for file://...
+        >>> (folder / "bad.bin").exists()
+        False
     """
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in _SCHEMES:
@@ -114,6 +132,16 @@ def fetch(relpath: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
     Raises:
         ValueError: If no download source is known for ``relpath``.
         PermissionError: If the file is missing and the data root is read-only.
+
+    References:
+        The download sources of :data:`URLS` (the original hosts); SHA-256 (FIPS 180-4).
+
+    Example:
+        >>> import tempfile
+        >>> fetch("imagenet/train.tar", tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: relpath='imagenet/train.tar' has no download source; known: [...]
+        >>> images = fetch("mnist/t10k-images-idx3-ubyte.gz")  # doctest: +SKIP
     """
     path = data_root(data_dir) / relpath
     if not path.is_file():

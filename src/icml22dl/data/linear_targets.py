@@ -1,4 +1,9 @@
-"""Procedural targets for linear-network experiments: matrices with chosen singular values."""
+"""Procedural targets for linear-network experiments: matrices with chosen singular values.
+
+References:
+    The targets of the deep-linear experiment (docs/papers/deep_linear.md#defaults); Haar
+    orthogonal factors after Mezzadri (2007).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+from icml22dl.validation import check_int
 
 __all__ = ["random_orthogonal", "spectral_target"]
 
@@ -21,11 +28,15 @@ def random_orthogonal(n: int, generator: torch.Generator | None = None, dtype: t
     Returns:
         ``Q`` with ``Q^T Q = I``.
 
+    Example:
+        >>> q = random_orthogonal(4, torch.Generator().manual_seed(0))
+        >>> torch.allclose(q.T @ q, torch.eye(4, dtype=torch.float64))
+        True
+
     References:
         F. Mezzadri. How to generate random matrices from the classical compact groups. 2007.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    check_int("n", n, low=1)
     q, r = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=dtype))
     return q * torch.sign(torch.diagonal(r))[None, :]
 
@@ -58,9 +69,12 @@ def spectral_target(
         [3.0, 2.0, 1.0, 0.5, 0.2]
 
     References:
-        Card 07 (Chen, Lin & Zhang, ICML 2022), quick setting: Z 5x6 with singular values
-        (3, 2, 1, 0.5, 0.2) and random orthogonal factors (our design).
+        Chen, Lin & Zhang (ICML 2022), the target Z = sum_i sigma_i u_i v_i^T; the quick
+        setting (Z 5x6 with singular values (3, 2, 1, 0.5, 0.2) and random orthogonal
+        factors) is the project's design (docs/papers/deep_linear.md#defaults).
     """
+    check_int("d_y", d_y, low=1)
+    check_int("d_x", d_x, low=1)
     sigmas = [float(s) for s in singular_values]
     if len(sigmas) > min(d_y, d_x) or any(s < 0 for s in sigmas):
         raise ValueError(f"singular_values must be at most min(d_y, d_x) = {min(d_y, d_x)} values >= 0, got {sigmas}")

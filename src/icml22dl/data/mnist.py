@@ -11,6 +11,7 @@ import torch
 
 from icml22dl.data.checksums import verified_path
 from icml22dl.data.download import fetch
+from icml22dl.validation import check_choice, check_int
 
 #: IDX type code (third byte of the magic number) -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -44,6 +45,17 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     Raises:
         ValueError: On a bad magic number or a data size that disagrees with the header;
             the message names the file.
+
+    References:
+        The IDX format of LeCun, Cortes & Burges, "The MNIST database of handwritten digits"
+        (http://yann.lecun.com/exdb/mnist/).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "labels.idx"
+        >>> _ = path.write_bytes(bytes([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 2, 1]))  # uint8, 1-D, 3 items
+        >>> read_idx(path)
+        array([7, 2, 1], dtype=uint8)
     """
     path = Path(path)
     with open(path, "rb") as handle:
@@ -82,9 +94,22 @@ def load_mnist(
     Raises:
         ValueError: If ``split`` is unknown or the files are inconsistent.
         FileNotFoundError: If a file is missing and ``download`` is False.
+
+    References:
+        LeCun, Cortes & Burges, "The MNIST database of handwritten digits" (the four IDX
+        files, see :func:`read_idx`).
+
+    Example:
+        >>> import tempfile
+        >>> load_mnist("validation")
+        Traceback (most recent call last):
+        ValueError: split='validation' is not allowed: choose one of ['train', 'test']
+        >>> load_mnist("test", data_dir=tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FileNotFoundError: data file .../mnist/t10k-images-idx3-ubyte.gz not found. ...
+        >>> images, labels = load_mnist("test")  # with the data present  # doctest: +SKIP
     """
-    if split not in _FILES:
-        raise ValueError(f"split={split!r} is not one of {tuple(_FILES)}")
+    check_choice("split", split, tuple(_FILES))
     locate = fetch if download else verified_path
     image_path, label_path = (locate(relpath, data_dir) for relpath in _FILES[split])
     images, labels = read_idx(image_path), read_idx(label_path)
@@ -119,9 +144,20 @@ def mnist_split(
     Returns:
         ``(x_train, y_train, x_test, y_test)``: float32 images (N, 28, 28) normalised with
         :data:`MNIST_MEAN` and :data:`MNIST_STD`, int64 labels.
+
+    References:
+        MNIST (LeCun et al.); the normalisation constants of the PyTorch MNIST example
+        (mean 0.1307, std 0.3081).
+
+    Example:
+        >>> mnist_split(10, 10, torch.Generator(), source="val")
+        Traceback (most recent call last):
+        ValueError: source='val' is not allowed: choose one of ['train', 'test']
+        >>> x, y, x_test, y_test = mnist_split(1000, 500, torch.Generator().manual_seed(0))  # doctest: +SKIP
     """
-    if source not in ("train", "test"):
-        raise ValueError(f"source={source!r} is not one of ('train', 'test')")
+    check_int("train_size", train_size, low=0)
+    check_int("test_size", test_size, low=0)
+    check_choice("source", source, ("train", "test"))
     x_test, y_test = load_mnist("test", data_dir)
     if source == "test":
         if train_size + test_size > len(x_test):
@@ -142,6 +178,17 @@ def mnist_split(
 
 def mnist_as_rgb32(x: torch.Tensor) -> torch.Tensor:
     """Normalised MNIST (B, 28, 28) -> (B, 3, 32, 32): padded with black (in normalised units)
-    to 32 x 32 and the channel repeated, the input shape of CIFAR-style networks."""
+    to 32 x 32 and the channel repeated, the input shape of CIFAR-style networks.
+
+    References:
+        The 32 x 32 x 3 input of CIFAR-style networks (Krizhevsky, 2009); MNIST's
+        normalisation constants :data:`MNIST_MEAN`, :data:`MNIST_STD`.
+
+    Example:
+        >>> black = -MNIST_MEAN / MNIST_STD
+        >>> out = mnist_as_rgb32(torch.full((2, 28, 28), black))
+        >>> out.shape, bool((out == black).all())
+        (torch.Size([2, 3, 32, 32]), True)
+    """
     x = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-MNIST_MEAN / MNIST_STD)
     return x[:, None].expand(-1, 3, -1, -1)

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from icml22dl.validation import check_int, check_number
+
 #: Generator arguments of ``mnist1d.data.get_dataset_args`` that may be overridden.
 OVERRIDABLE: tuple[str, ...] = (
     "template_len",
@@ -48,11 +50,22 @@ def load_mnist1d(
     Raises:
         ValueError: If an argument is out of range or an override is unknown.
         ImportError: If ``mnist1d`` is missing.
+
+    References:
+        Greydanus & Kobak, "Scaling down deep learning with MNIST-1D" (ICML 2024; arXiv
+        2011.14439), and its ``mnist1d`` package.
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_mnist1d(num_samples=100)
+        >>> x_train.shape, x_test.shape
+        (torch.Size([80, 40]), torch.Size([20, 40]))
+        >>> load_mnist1d(num_samples=5)
+        Traceback (most recent call last):
+        ValueError: num_samples=5 is out of range: must be >= 10
     """
-    if num_samples < 10:
-        raise ValueError(f"num_samples={num_samples} must be at least 10 (one per class)")
-    if not 0.0 < train_split < 1.0:
-        raise ValueError(f"train_split={train_split} must lie in (0, 1)")
+    check_int("num_samples", num_samples, low=10)
+    check_int("seed", seed, low=0)
+    check_number("train_split", train_split, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     unknown = sorted(set(overrides) - set(OVERRIDABLE))
     if unknown:
         raise ValueError(f"unknown MNIST-1D arguments {unknown}; allowed: {OVERRIDABLE}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
 import torch
+
+from icml22dl.validation import check_int, check_probability
 
 #: CIFAR-10 class-dependent noise (Patrini et al., 2017): truck -> automobile,
 #: bird -> airplane, deer -> horse, cat <-> dog.
@@ -16,13 +17,6 @@ CIFAR10_ASYMMETRIC: Mapping[int, int] = MappingProxyType({9: 1, 2: 0, 4: 7, 3: 5
 MNIST_ASYMMETRIC: Mapping[int, int] = MappingProxyType({2: 7, 3: 8, 5: 6, 6: 5, 7: 1})
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
-
-def _check_rate(rate: float) -> None:
-    """Raise ValueError unless ``rate`` is a number in [0, 1]."""
-    is_number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
-    if not is_number or math.isnan(rate) or not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate={rate!r} must be a number in [0, 1]")
 
 
 def _check_labels(labels: torch.Tensor) -> None:
@@ -67,11 +61,23 @@ def symmetric_noise(
 
     Raises:
         ValueError: If ``rate``, ``num_classes`` or ``labels`` is invalid.
+
+    References:
+        The symmetric noise of the label-noise benchmarks (Patrini et al., CVPR 2017; used by
+        Liu et al., ICML 2022, Sec. 5, for SOP).
+
+    Example:
+        >>> labels = torch.arange(10)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> noisy, flipped = symmetric_noise(labels, 1.0, 10, g, include_true_class=False)
+        >>> bool(flipped.all()), bool((noisy != labels).all())
+        (True, True)
+        >>> symmetric_noise(labels, 0.0, 10, g, include_true_class=True)[0].tolist() == labels.tolist()
+        True
     """
-    _check_rate(rate)
+    check_probability("rate", rate)
+    check_int("num_classes", num_classes, low=2)
     _check_labels(labels)
-    if num_classes < 2:
-        raise ValueError(f"num_classes={num_classes} must be at least 2")
     if labels.numel() and labels.max() >= num_classes:
         raise ValueError(f"labels hold class {labels.max().item()}, outside num_classes={num_classes}")
     selected = _uniform(labels, generator) < rate
@@ -109,8 +115,18 @@ def asymmetric_noise(
 
     Raises:
         ValueError: If ``rate``, ``mapping`` or ``labels`` is invalid.
+
+    References:
+        The class-dependent ("asymmetric") noise of Patrini et al., CVPR 2017, with their
+        CIFAR-10 and MNIST class maps; used by Liu et al., ICML 2022, Sec. 5.
+
+    Example:
+        >>> labels = torch.tensor([2, 3, 4, 7])
+        >>> noisy, flipped = asymmetric_noise(labels, 1.0, MNIST_ASYMMETRIC, torch.Generator().manual_seed(0))
+        >>> noisy.tolist(), flipped.tolist()
+        ([7, 8, 4, 1], [True, True, False, True])
     """
-    _check_rate(rate)
+    check_probability("rate", rate)
     _check_labels(labels)
     for source, target in mapping.items():
         if not isinstance(source, int) or not isinstance(target, int) or source < 0 or target < 0:

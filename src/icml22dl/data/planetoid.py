@@ -37,6 +37,7 @@ import torch
 from icml22dl.data.checksums import PLANETOID_EXTENSIONS, verified_path
 from icml22dl.data.download import fetch
 from icml22dl.data.safe_pickle import safe_load
+from icml22dl.validation import check_choice
 
 PLANETOID_NAMES: tuple[str, ...] = ("cora", "citeseer", "pubmed")
 
@@ -63,6 +64,16 @@ class PlanetoidData:
         val_mask: bool (N,), the 500 validation nodes.
         test_mask: bool (N,), the 1000 test nodes.
         num_classes: Number of classes (width of the one-hot label files).
+
+    Example:
+        >>> graph = PlanetoidData("toy", torch.eye(3), torch.tensor([0, 1, 0]), torch.tensor([[0, 1], [1, 0]]),
+        ...                       *(torch.ones(3, dtype=torch.bool),) * 3, num_classes=2)
+        >>> graph.num_nodes, graph.num_features
+        (3, 3)
+
+    References:
+        Yang et al. (2016), Planetoid; PyTorch Geometric's ``Planetoid`` ``Data`` object
+        (``x``, ``y``, ``edge_index`` and the three masks).
     """
 
     name: str
@@ -145,10 +156,18 @@ def load_planetoid(
     Raises:
         ValueError: If ``name`` is unknown or the files are inconsistent.
         FileNotFoundError: If a file is missing and ``download`` is False.
+
+    Example:
+        >>> load_planetoid("reddit")
+        Traceback (most recent call last):
+        ValueError: name='reddit' is not allowed: choose one of ['cora', 'citeseer', 'pubmed']
+
+    References:
+        Yang et al. (2016), the public split; Kipf & Welling (2017), Sec. 5.1; PyTorch
+        Geometric's ``Planetoid`` (the tests compare the two element by element).
     """
     key = name.lower() if isinstance(name, str) else name
-    if key not in PLANETOID_NAMES:
-        raise ValueError(f"name={name!r} is not a Planetoid data set; use one of {PLANETOID_NAMES}")
+    check_choice("name", key, PLANETOID_NAMES)
     locate = fetch if download else verified_path
     paths = {ext: locate(f"planetoid/ind.{key}.{ext}", data_dir) for ext in PLANETOID_EXTENSIONS}
     raw = {ext: safe_load(paths[ext].read_bytes()) for ext in ("y", "tx", "ty", "allx", "ally", "graph")}

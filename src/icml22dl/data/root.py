@@ -32,6 +32,16 @@ def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
     Raises:
         ValueError: If ``data_dir`` is an empty string.
+
+    References:
+        The XDG base-directory convention for the default (``~/.cache/icml22dl``).
+
+    Example:
+        >>> data_root("/tmp/my-data") == Path("/tmp/my-data").resolve()
+        True
+        >>> data_root("")
+        Traceback (most recent call last):
+        ValueError: data_dir='' is not a folder; pass None to use the default
     """
     if data_dir is not None:
         if os.fspath(data_dir) == "":

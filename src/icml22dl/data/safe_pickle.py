@@ -19,11 +19,16 @@ import numpy as np
 import scipy.sparse
 
 try:
-    from numpy._core.multiarray import _reconstruct, scalar
-    from numpy._core.numeric import _frombuffer
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
 except ImportError:  # numpy < 2
-    from numpy.core.multiarray import _reconstruct, scalar
-    from numpy.core.numeric import _frombuffer
+    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
+    from numpy.core import numeric as _numeric  # type: ignore[no-redef]
+
+# private numpy helpers that pickled arrays name; looked up by name (not in numpy's stubs)
+_reconstruct = vars(_multiarray)["_reconstruct"]
+scalar = vars(_multiarray)["scalar"]
+_frombuffer = vars(_numeric)["_frombuffer"]
 
 _BUILTINS = (bool, bytearray, bytes, complex, dict, float, frozenset, int, list, set, slice, str, tuple)
 
@@ -138,6 +143,21 @@ def safe_load(
     Raises:
         pickle.UnpicklingError: If the pickle names a global that is not allowed, or is malformed.
         TypeError: If ``file_or_bytes`` is neither bytes-like nor a binary file.
+
+    References:
+        The Python :mod:`pickle` documentation ("Restricting globals": override
+        :meth:`pickle.Unpickler.find_class`).
+
+    Example:
+        >>> import os, pickle
+        >>> safe_load(pickle.dumps({"x": np.arange(3)}))["x"]
+        array([0, 1, 2])
+        >>> class Exploit:
+        ...     def __reduce__(self):
+        ...         return (os.system, ("echo pwned",))
+        >>> safe_load(pickle.dumps(Exploit()))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        _pickle.UnpicklingError: refusing to unpickle global posix.system: it is not in the allow-list
     """
     if isinstance(file_or_bytes, (bytes, bytearray, memoryview)):
         file_or_bytes = io.BytesIO(file_or_bytes)

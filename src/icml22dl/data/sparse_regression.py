@@ -1,4 +1,9 @@
-"""Sparse-regression generators: Gaussian designs (centred or not) and sparse planted vectors."""
+"""Sparse-regression generators: Gaussian designs (centred or not) and sparse planted vectors.
+
+References:
+    The setting of the step-size experiment (docs/papers/step_size_bias.md#defaults), after
+    Woodworth et al., Kernel and rich regimes in overparametrized models, COLT 2020.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from icml22dl.validation import check_int, check_number
 
 __all__ = ["SparseRegression", "sparse_regression_data"]
 
@@ -20,6 +27,15 @@ class SparseRegression:
         beta_star: planted vector ``(d,)`` with ``s`` unit entries.
         support: indices of the nonzero entries of ``beta_star``.
         mu: mean of every feature (0 for a centred design).
+
+    Example:
+        >>> p = sparse_regression_data(10, 4, 2, mu=1.0, generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(p.y, p.X @ p.beta_star), p.support.tolist() == p.beta_star.nonzero().flatten().tolist()
+        (True, True)
+
+    References:
+        Nacson, Ravichandran, Srebro & Soudry (ICML 2022), sparse regression with non-centred
+        features (docs/papers/step_size_bias.md#defaults).
     """
 
     X: Tensor
@@ -68,17 +84,15 @@ def sparse_regression_data(
         (torch.Size([40, 200]), 3)
 
     References:
-        Card 13 (Nacson, Ravichandran, Srebro & Soudry, ICML 2022), quick setting d = 200,
-        N = 40, s = 3, x ~ N(mu 1, I) (our design, after Woodworth et al. 2020).
+        Nacson, Ravichandran, Srebro & Soudry (ICML 2022), non-centred features; the quick
+        setting d = 200, N = 40, s = 3, x ~ N(mu 1, I) is the project's design, after
+        Woodworth et al. 2020 (docs/papers/step_size_bias.md#defaults).
     """
-    if not isinstance(d, int) or d < 1:
-        raise ValueError(f"d must be an integer >= 1, got {d!r}")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if not isinstance(s, int) or not 0 <= s <= d:
-        raise ValueError(f"s must be an integer in [0, d={d}], got {s!r}")
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std!r}")
+    check_int("d", d, low=1)
+    check_int("n", n, low=1)
+    check_int("s", s, low=0, high=d)
+    check_number("mu", mu)
+    check_number("noise_std", noise_std, low=0.0)
     X = torch.randn(n, d, generator=generator, dtype=dtype) + float(mu)
     if center:
         X = X - X.mean(dim=0, keepdim=True)

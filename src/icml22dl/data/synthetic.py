@@ -7,6 +7,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from icml22dl.validation import check_int, check_number, check_probability
+
 __all__ = ["MarginPatches", "margin_patches", "random_unit_vector"]
 
 
@@ -25,21 +27,31 @@ def random_unit_vector(d: int, generator: torch.Generator, dtype: torch.dtype = 
 
     Example:
         >>> w = random_unit_vector(30, torch.Generator().manual_seed(0))
-        >>> w.shape
-        torch.Size([30])
+        >>> w.shape, round(float(w.norm()), 6)
+        (torch.Size([30]), 1.0)
 
     References:
         S. Jelassi, Y. Li. Towards understanding how momentum improves generalization in deep
         learning. ICML 2022, arXiv:2207.05931 (the feature direction :math:`w^*`).
     """
-    if not isinstance(d, int) or d < 1:
-        raise ValueError(f"d must be an integer in [1, inf), got {d!r}")
+    check_int("d", d, low=1)
     z = torch.randn(d, generator=generator, dtype=dtype, device=generator.device)
     return z / torch.linalg.vector_norm(z)
 
 
 class MarginPatches(NamedTuple):
-    """A margin-split patch data set.
+    """A margin-split patch data set, as returned by :func:`margin_patches`.
+
+    References:
+        Jelassi & Li (ICML 2022), Sec. 2 (the data distribution): a signal patch
+        y w* (scaled by alpha on the small-margin set Z2) among Gaussian noise patches.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> data = margin_patches(8, 4, 3, 0.2, 0.2, 0.3, random_unit_vector(4, g), g)
+        >>> tuple(data.x.shape), tuple(data.noise_patches().shape), set(data.y.tolist()) <= {-1.0, 1.0}
+        ((8, 3, 4), (8, 2, 4), True)
 
     Attributes:
         x: inputs, shape ``(n, P, d)``.
@@ -104,20 +116,19 @@ def margin_patches(
         >>> data = margin_patches(500, 30, 5, 0.2, 0.2, 0.3, w, g)
         >>> data.x.shape
         torch.Size([500, 5, 30])
+        >>> signal = data.x[torch.arange(500), data.signal_position] @ w  # y on Z1, alpha * y on Z2
+        >>> torch.allclose(signal, torch.where(data.small_margin, 0.2, 1.0) * data.y, atol=1e-6)
+        True
 
     References:
         S. Jelassi, Y. Li. Towards understanding how momentum improves generalization in deep
         learning. ICML 2022, PMLR 162:9965-10040, arXiv:2207.05931 (the synthetic data distribution).
     """
     for name, value in (("n", n), ("d", d), ("patches", patches)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer in [1, inf), got {value!r}")
-    if not 0.0 <= mu <= 1.0:
-        raise ValueError(f"mu must lie in [0, 1], got {mu!r}")
-    if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
-    if not 0.0 <= sigma < float("inf"):
-        raise ValueError(f"sigma must lie in [0, inf), got {sigma!r}")
+        check_int(name, value, low=1)
+    check_probability("mu", mu)
+    check_number("alpha", alpha, low=0.0, high=1.0, low_inclusive=False)
+    check_number("sigma", sigma, low=0.0)
     if w_star.shape != (d,) or not w_star.is_floating_point():
         raise ValueError(
             f"w_star must be a floating tensor of shape ({d},), "

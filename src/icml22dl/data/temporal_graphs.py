@@ -3,11 +3,14 @@
 * :class:`DynamicGraphSignal` -- T snapshots over a fixed node set: per step an edge list,
   optional edge weights, node features and targets; sliced into windows and batched as a
   disjoint union (the temporal-signal API of PyTorch Geometric Temporal, in plain torch).
-* :func:`dyncsl_like` -- the procedural expressivity task of card 11 (Gao & Ribeiro, ICML
-  2022 use DynCSL, whose file is not obtainable): every snapshot is a 4-regular circulant
-  graph on 19 nodes with constant features, the class says which steps share a skip jump.
+* :func:`dyncsl_like` -- a procedural expressivity task in the spirit of DynCSL (Gao &
+  Ribeiro, ICML 2022 use DynCSL, whose file is not obtainable): every snapshot is a
+  4-regular circulant graph on 19 nodes with constant features, the class says which steps
+  share a skip jump;
 * :func:`load_england_covid` -- the England-COVID mobility graph (129 regions, 61 days),
-  verified by SHA-256 from the shared data folder.
+  verified by SHA-256 from the data folder;
+* :func:`node_split` and :func:`forecast_windows` -- the transductive node split and the
+  (window -> value ``horizon`` days later) samples of a node-level forecasting task.
 """
 
 from __future__ import annotations
@@ -20,8 +23,19 @@ from dataclasses import dataclass, field
 import torch
 
 from icml22dl.data.checksums import verified_path
+from icml22dl.validation import check_int
 
-#: The DynCSL-like classes: which of the T = 8 steps share a skip jump (card 11, Quick A).
+__all__ = [
+    "DYNCSL_PATTERNS",
+    "DynamicGraphSignal",
+    "circulant_edges",
+    "dyncsl_like",
+    "forecast_windows",
+    "load_england_covid",
+    "node_split",
+]
+
+#: The DynCSL-like classes: which of the T = 8 steps share a skip jump (``docs/papers/time_then_graph.md#method``).
 DYNCSL_PATTERNS: tuple[tuple[int, ...], ...] = (
     (0, 0, 0, 0, 0, 0, 0, 0),  # all equal
     (0, 0, 0, 0, 1, 1, 1, 1),  # halves
@@ -41,8 +55,22 @@ class DynamicGraphSignal:
         edge_weights: T tensors (E_t,) or (E_t, d_e) of edge features, or None (weight 1).
         features: (T, N, F) node features.
         targets: Per-step node targets (T, N) / (T, N, d), or None.
-        label: Graph-level label (int64 scalar, or (B,) after :meth:`batch`), or None.
-        batch: (N,) graph id of each node after :meth:`batch`, or None for one graph.
+        label: Graph-level label (int64 scalar, or (B,) after :meth:`collate`), or None.
+        batch: (N,) graph id of each node after :meth:`collate`, or None for one graph.
+
+    Example:
+        >>> ring = torch.tensor([[0, 1, 2], [1, 2, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring.flip(0)], None, torch.ones(2, 3, 1))
+        >>> signal.num_steps, signal.num_nodes
+        (2, 3)
+        >>> both = DynamicGraphSignal.collate([signal, signal])
+        >>> both.num_nodes, both.batch.tolist()
+        (6, [0, 0, 0, 1, 1, 1])
+
+    References:
+        The ``DynamicGraphTemporalSignal`` of PyTorch Geometric Temporal (Rozemberczki et
+        al., 2021), in plain torch; Gao & Ribeiro (2022), problem setup (a temporal graph as a
+        sequence of snapshots).
     """
 
     edge_indices: list[torch.Tensor]
@@ -69,6 +97,18 @@ class DynamicGraphSignal:
     def num_nodes(self) -> int:
         """N."""
         return self.features.shape[1]
+
+    def to(self, device: torch.device | str) -> DynamicGraphSignal:
+        """A copy with every tensor on ``device``."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return DynamicGraphSignal(
+            [e.to(device) for e in self.edge_indices],
+            None if self.edge_weights is None else [w.to(device) for w in self.edge_weights],
+            self.features.to(device),
+            move(self.targets),
+            move(self.label),
+            move(self.batch),
+        )
 
     def window(self, start: int, length: int) -> DynamicGraphSignal:
         """Steps ``start .. start + length - 1`` (targets sliced the same way)."""
@@ -109,11 +149,14 @@ class DynamicGraphSignal:
         for s in signals[:-1]:
             offsets.append(offsets[-1] + s.num_nodes)
         edges = [torch.cat([s.edge_indices[t] + o for s, o in zip(signals, offsets)], dim=1) for t in range(steps)]
+        weight_lists = [s.edge_weights for s in signals if s.edge_weights is not None]
         weights = None
-        if all(s.edge_weights is not None for s in signals):
-            weights = [torch.cat([s.edge_weights[t] for s in signals]) for t in range(steps)]
-        targets = None if any(s.targets is None for s in signals) else torch.cat([s.targets for s in signals], 1)
-        label = None if any(s.label is None for s in signals) else torch.stack([s.label.reshape(()) for s in signals])
+        if len(weight_lists) == len(signals):
+            weights = [torch.cat([w[t] for w in weight_lists]) for t in range(steps)]
+        target_list = [s.targets for s in signals if s.targets is not None]
+        targets = torch.cat(target_list, 1) if len(target_list) == len(signals) else None
+        label_list = [s.label.reshape(()) for s in signals if s.label is not None]
+        label = torch.stack(label_list) if len(label_list) == len(signals) else None
         batch = torch.cat([torch.full((s.num_nodes,), i, dtype=torch.long) for i, s in enumerate(signals)])
         return DynamicGraphSignal(
             edges, weights, torch.cat([s.features for s in signals], dim=1), targets, label, batch
@@ -121,7 +164,16 @@ class DynamicGraphSignal:
 
 
 def circulant_edges(n: int, jumps: list[int] | tuple[int, ...]) -> torch.Tensor:
-    """Directed edges i -> i +- r (mod n) for every jump r (both directions), shape (2, 2 n |jumps|)."""
+    """Directed edges i -> i +- r (mod n) for every jump r (both directions), shape (2, 2 n |jumps|).
+
+    Example:
+        >>> circulant_edges(5, [1]).tolist()
+        [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4], [1, 2, 3, 4, 0, 4, 0, 1, 2, 3]]
+
+    References:
+        The circulant skip-link graphs C_n(1, R) of the CSL task (Murphy et al., 2019), used by
+        DynCSL (Gao & Ribeiro, 2022, experiments).
+    """
     src = torch.arange(n).repeat(2 * len(jumps))
     steps = torch.tensor([s * r for r in jumps for s in (1, -1)]).repeat_interleave(n)
     return torch.stack([src, (src + steps) % n])
@@ -149,16 +201,21 @@ def dyncsl_like(
     Returns:
         A list of :class:`DynamicGraphSignal` with ``label`` set (edge weights 1).
 
+    Example:
+        >>> samples = dyncsl_like(6, generator=torch.Generator().manual_seed(0))
+        >>> [int(s.label) for s in samples], samples[0].num_steps, samples[0].num_nodes
+        ([0, 1, 2, 3, 4, 5], 8, 19)
+
     References:
-        Gao & Ribeiro (2022), DynCSL (their file: 19 nodes, 8 snapshots, constant
-        features); our own construction (card 11, Quick A).
+        Gao & Ribeiro (2022), experiments, DynCSL (their file: 19 nodes, 8 snapshots, constant
+        features); this construction is ours (``docs/papers/time_then_graph.md#deviations-from-the-paper``).
     """
-    if n < 5 or n % 2 == 0:
+    check_int("n", n, low=5)
+    if n % 2 == 0:
         raise ValueError(f"n={n!r} is out of range: must be odd and >= 5")
     if steps != len(DYNCSL_PATTERNS[0]):
         raise ValueError(f"steps={steps!r}: the built-in patterns have T = {len(DYNCSL_PATTERNS[0])}")
-    if not 1 <= patterns <= len(DYNCSL_PATTERNS):
-        raise ValueError(f"patterns={patterns!r} is out of range: must be in [1, {len(DYNCSL_PATTERNS)}]")
+    check_int("patterns", patterns, low=1, high=len(DYNCSL_PATTERNS))
     jumps_available = torch.arange(2, (n - 1) // 2 + 1)
     groups = max(max(p) + 1 for p in DYNCSL_PATTERNS[:patterns])
     if len(jumps_available) < groups:
@@ -194,6 +251,11 @@ def load_england_covid(data_dir: str | os.PathLike[str] | None = None) -> Dynami
     Raises:
         FileNotFoundError / ChecksumError: if the file is missing or differs.
 
+    Example:
+        >>> load_england_covid("/nonexistent")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FileNotFoundError: data file /nonexistent/england-covid/england_covid.json.gz not found...
+
     References:
         Panagopoulos et al. (2021); PyTorch Geometric Temporal's ``england_covid.json``
         (the file the official time-then-graph code reads).
@@ -212,3 +274,78 @@ def load_england_covid(data_dir: str | os.PathLike[str] | None = None) -> Dynami
     if cases.shape[0] != steps:
         raise ValueError(f"{path}: y has {cases.shape[0]} days, time_periods says {steps}")
     return DynamicGraphSignal(edges, weights, cases[:, :, None].clone(), targets=cases)
+
+
+def node_split(
+    num_nodes: int, parts: tuple[int, ...] | list[int], generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, ...]:
+    """A random transductive node split in proportions ``parts`` (e.g. 7/1/2): one boolean mask per part.
+
+    One permutation of the nodes is cut at the rounded cumulative fractions of ``parts``.
+
+    Args:
+        num_nodes: N.
+        parts: Positive relative sizes (train, val, test, ...).
+        generator: Source of the permutation.
+
+    Returns:
+        ``len(parts)`` disjoint boolean (N,) masks covering every node.
+
+    Example:
+        >>> masks = node_split(10, (7, 1, 2), torch.Generator().manual_seed(0))
+        >>> [int(m.sum()) for m in masks], bool(sum(m.long() for m in masks).eq(1).all())
+        ([7, 1, 2], True)
+
+    References:
+        Gao & Ribeiro (2022), experiments (transductive node split 70/10/20 on the real data sets);
+        the official code's split (``split`` 7/1/2).
+    """
+    check_int("num_nodes", num_nodes, low=1)
+    for part in parts:
+        check_int("parts", part, low=1)
+    perm = torch.randperm(num_nodes, generator=generator)
+    sizes = torch.tensor(parts, dtype=torch.float64)
+    bounds = [0] + (sizes.cumsum(0) / sizes.sum() * num_nodes).round().long().tolist()
+    masks = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        mask = torch.zeros(num_nodes, dtype=torch.bool)
+        mask[perm[lo:hi]] = True
+        masks.append(mask)
+    return tuple(masks)
+
+
+def forecast_windows(signal: DynamicGraphSignal, window: int, horizon: int = 1) -> list[DynamicGraphSignal]:
+    """Every (``window`` steps -> node targets ``horizon`` steps after the last) sample of a signal.
+
+    Sample s holds steps s .. s + window - 1 (edges, weights, features) and as ``targets``
+    the (1, N, ...) slice ``signal.targets[s + window + horizon - 1]``.
+
+    Args:
+        signal: A signal with ``targets``.
+        window: Input steps (official 7 days).
+        horizon: Steps ahead (official 1 day).
+
+    Returns:
+        T - window - horizon + 1 windows, in time order.
+
+    Example:
+        >>> ring = torch.tensor([[0, 1], [1, 0]])
+        >>> days = torch.arange(5.0)[:, None].expand(5, 2)
+        >>> signal = DynamicGraphSignal([ring] * 5, None, days[:, :, None], targets=days)
+        >>> [w.targets.tolist() for w in forecast_windows(signal, 3)]
+        [[[3.0, 3.0]], [[4.0, 4.0]]]
+
+    References:
+        Gao & Ribeiro (2022), experiments (England-COVID: 7 days in, the next day out); official
+        code's windows.
+    """
+    if signal.targets is None:
+        raise ValueError("signal has no targets to forecast")
+    check_int("window", window, low=1)
+    check_int("horizon", horizon, low=1)
+    windows = []
+    for start in range(signal.num_steps - window - horizon + 1):
+        win = signal.window(start, window)
+        target = signal.targets[start + window + horizon - 1]
+        windows.append(DynamicGraphSignal(win.edge_indices, win.edge_weights, win.features, targets=target[None]))
+    return windows

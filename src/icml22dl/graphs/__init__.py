@@ -1,7 +1,11 @@
 """Graph neural network components (needs the ``graphs`` extra: torch-geometric).
 
-* :mod:`icml22dl.graphs.local_augmentation` -- LA-GNN (Liu et al., ICML 2022).
+* :mod:`icml22dl.graphs.local_augmentation` -- LA-GNN (Liu et al., ICML 2022): the CVAE
+  feature generator (``cvae``), the branch-per-input backbones (``models``) and their
+  training loop (``training``).
 * :mod:`icml22dl.graphs.temporal` -- time-and-graph vs time-then-graph (Gao & Ribeiro, ICML 2022).
+* :mod:`icml22dl.graphs.training` -- :func:`fit_graph_batches`, the training loop over
+  pre-built graph batches.
 """
 
 from icml22dl.graphs.local_augmentation import (
@@ -10,7 +14,9 @@ from icml22dl.graphs.local_augmentation import (
     LAGCNII,
     FeatureBank,
     FeatureCVAE,
+    FreshDraws,
     LAResult,
+    PlainBackbone,
     UScoreSelection,
     consistency_loss,
     cvae_loss,
@@ -28,26 +34,35 @@ from icml22dl.graphs.temporal import (
     DynamicGraphSignal,
     EvolveGCNO,
     HistoryEncoder,
+    TemporalBatch,
     TimeThenGraph,
     WindowAggregator,
     mean_pool,
+    temporal_batches,
 )
+from icml22dl.graphs.training import GraphFitResult, fit_graph_batches
 
 __all__ = [
     "Aggregated",
     "DynamicGraphSignal",
     "EvolveGCNO",
     "GCNGRU",
+    "GraphFitResult",
     "HistoryEncoder",
+    "TemporalBatch",
     "TimeThenGraph",
     "WindowAggregator",
+    "fit_graph_batches",
     "mean_pool",
+    "temporal_batches",
     "LAGAT",
     "LAGCN",
     "LAGCNII",
     "FeatureBank",
     "FeatureCVAE",
+    "FreshDraws",
     "LAResult",
+    "PlainBackbone",
     "UScoreSelection",
     "consistency_loss",
     "cvae_loss",

@@ -7,13 +7,16 @@ sequence model, then runs one static GNN on the union graph whose edges carry th
 history embeddings. With 1-WL GNNs, TtG is strictly more expressive (paper, Thm. 1).
 
 The temporal pieces are plain torch (PyG Temporal needs compiled extensions); the static
-layers are PyG's ``GCNConv`` / ``GATConv`` / ``GINEConv``. Windows of snapshots come as
+layers are PyG's ``GCNConv`` / ``GATConv`` / ``GINEConv`` / ``SimpleConv`` and its
+``global_mean_pool``. Windows of snapshots come as
 :class:`~icml22dl.data.temporal_graphs.DynamicGraphSignal`; :class:`WindowAggregator`
-turns one into the union graph with padded histories.
+turns one into the union graph with padded histories; :func:`temporal_batches` cuts a list
+of windows into :class:`TemporalBatch` es that feed both model families.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,9 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from icml22dl.data.temporal_graphs import DynamicGraphSignal
+from icml22dl.validation import check_choice, check_int
 
 try:
-    from torch_geometric.nn import GATConv, GCNConv, GINEConv
+    from torch_geometric.nn import GATConv, GCNConv, GINEConv, SimpleConv, global_mean_pool
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("icml22dl.graphs needs torch-geometric: pip install 'icml22dl[graphs]'") from error
@@ -34,28 +38,41 @@ __all__ = [
     "EvolveGCNO",
     "GCNGRU",
     "HistoryEncoder",
+    "TemporalBatch",
     "TimeThenGraph",
     "WindowAggregator",
     "mean_pool",
+    "temporal_batches",
 ]
 
-_ACTS = {"softplus": F.softplus, "tanh": torch.tanh, "relu": F.relu}
+_ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"softplus": F.softplus, "tanh": torch.tanh, "relu": F.relu}
 
 
-def _act(name: str):
-    if name not in _ACTS:
-        raise ValueError(f"act={name!r} must be one of {sorted(_ACTS)}")
+def _act(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    check_choice("act", name, sorted(_ACTS))
     return _ACTS[name]
 
 
 def mean_pool(h: torch.Tensor, batch: torch.Tensor | None, num_graphs: int | None = None) -> torch.Tensor:
-    """Mean of node rows per graph (``batch`` None: one graph)."""
-    if batch is None:
-        return h.mean(dim=0, keepdim=True)
-    num_graphs = int(batch.max()) + 1 if num_graphs is None else num_graphs
-    total = torch.zeros(num_graphs, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, batch, h)
-    count = torch.bincount(batch, minlength=num_graphs).clamp_min(1).to(h.dtype)
-    return total / count[:, None]
+    """Mean of node rows per graph (``batch`` None: one graph): PyG's ``global_mean_pool``.
+
+    Args:
+        h: (N, d) node rows.
+        batch: (N,) graph id per node, or None.
+        num_graphs: Number of graphs (default 1 + the largest id); graphs without nodes give 0.
+
+    Returns:
+        (num_graphs, d) means.
+
+    Example:
+        >>> mean_pool(torch.arange(8.0).reshape(4, 2), torch.tensor([0, 0, 1, 1])).tolist()
+        [[1.0, 2.0], [5.0, 6.0]]
+
+    References:
+        Gao & Ribeiro (2022), graph-level readout of the DynCSL models (mean over nodes);
+        ``torch_geometric.nn.global_mean_pool``.
+    """
+    return global_mean_pool(h, batch, num_graphs)
 
 
 @dataclass
@@ -69,6 +86,17 @@ class Aggregated:
         node_history: (N, T, F) node features per step (plus the time feature column).
         batch: (N,) graph id per node, or None.
         num_graphs: Number of graphs in the batch.
+        pad_value: The value of an absent edge's step.
+
+    Example:
+        >>> ring = torch.tensor([[0, 1], [1, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring[:, :1]], None, torch.ones(2, 2, 1))
+        >>> WindowAggregator(time_feature="none")(signal).presence_counts().tolist()
+        [[2.0], [1.0]]
+
+    References:
+        Gao & Ribeiro (2022), time-then-graph: the aggregated graph with per-edge and
+        per-node histories; official ``dynedge.py``.
     """
 
     edge_index: torch.Tensor
@@ -81,6 +109,17 @@ class Aggregated:
     def presence_counts(self) -> torch.Tensor:
         """(E_agg, 1) number of steps each union edge is present (order discarded)."""
         return (self.edge_history[:, :, 0] != self.pad_value).sum(dim=1, keepdim=True).to(self.edge_history.dtype)
+
+    def to(self, device: torch.device | str) -> Aggregated:
+        """A copy with every tensor on ``device``."""
+        return Aggregated(
+            self.edge_index.to(device),
+            self.edge_history.to(device),
+            self.node_history.to(device),
+            None if self.batch is None else self.batch.to(device),
+            self.num_graphs,
+            self.pad_value,
+        )
 
 
 class WindowAggregator:
@@ -96,13 +135,23 @@ class WindowAggregator:
         time_feature: ``"inc"`` (official) or ``"none"``.
         edge_transform: Optional map applied to present edge weights (e.g. ``torch.log1p``).
 
+    Example:
+        >>> ring = torch.tensor([[0, 1], [1, 0]])
+        >>> agg = WindowAggregator()(DynamicGraphSignal([ring, ring[:, :1]], None, torch.ones(2, 2, 1)))
+        >>> agg.edge_history[:, :, 0].tolist(), agg.edge_history[0, :, 1].tolist()  # weights, then Delta t
+        ([[1.0, 1.0], [1.0, -1.0]], [0.0, 1.0])
+
     References:
         Gao & Ribeiro (2022), Sec. 4; official ``dynedge.py`` aggregation (Python loops there).
     """
 
-    def __init__(self, pad_value: float = -1.0, time_feature: str = "inc", edge_transform=None) -> None:
-        if time_feature not in ("inc", "none"):
-            raise ValueError(f"time_feature={time_feature!r} must be 'inc' or 'none'")
+    def __init__(
+        self,
+        pad_value: float = -1.0,
+        time_feature: str = "inc",
+        edge_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        check_choice("time_feature", time_feature, ("inc", "none"))
         self.pad_value, self.time_feature, self.edge_transform = pad_value, time_feature, edge_transform
 
     def __call__(self, signal: DynamicGraphSignal) -> Aggregated:
@@ -136,17 +185,27 @@ class HistoryEncoder(nn.Module):
     ``kind``: ``"gru"`` (official), ``"lstm"``, or ``"attention"`` (one Transformer encoder
     layer with learned positions; the last position's output).
 
+    Args:
+        in_dim: d, features per step.
+        hidden: Output width (official 16).
+        kind: ``"gru"``, ``"lstm"`` or ``"attention"``.
+        steps: Longest sequence of the attention kind (its learned positions).
+
+    Example:
+        >>> HistoryEncoder(3, 5)(torch.randn(4, 6, 3)).shape
+        torch.Size([4, 5])
+
     References:
         Gao & Ribeiro (2022), Sec. 4 (GRU-GCN: GRU node and edge encoders).
     """
 
     def __init__(self, in_dim: int, hidden: int = 16, kind: str = "gru", steps: int = 64) -> None:
         super().__init__()
-        if kind not in ("gru", "lstm", "attention"):
-            raise ValueError(f"kind={kind!r} must be 'gru', 'lstm' or 'attention'")
-        if in_dim < 1 or hidden < 1:
-            raise ValueError(f"in_dim={in_dim!r} and hidden={hidden!r} must be >= 1")
+        check_choice("kind", kind, ("gru", "lstm", "attention"))
+        check_int("in_dim", in_dim, low=1)
+        check_int("hidden", hidden, low=1)
         self.kind, self.hidden = kind, hidden
+        self.rnn: nn.Module
         if kind == "gru":
             self.rnn = nn.GRU(in_dim, hidden, batch_first=True)
         elif kind == "lstm":
@@ -167,19 +226,18 @@ class HistoryEncoder(nn.Module):
 
 
 class _SumConv(nn.Module):
-    """The official DynCSL 'SIMPLEST' layer: z_i = sum_{j -> i} w_e Linear(h)_j (no norm, no self-loop)."""
+    """The official DynCSL 'SIMPLEST' layer: z_i = sum_{j -> i} w_e Linear(h)_j (no norm, no self-loop).
+
+    ``Linear`` then PyG's ``SimpleConv(aggr="sum")`` (weighted sum of the neighbours' rows).
+    """
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
         self.lin = nn.Linear(in_dim, out_dim)
+        self.conv = SimpleConv(aggr="sum")
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        msg = self.lin(h)[edge_index[0]]
-        if weight is not None:
-            msg = msg * weight[:, None]
-        return torch.zeros(h.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(
-            0, edge_index[1], msg
-        )
+        return self.conv(self.lin(h), edge_index, weight)
 
 
 class _Head(nn.Module):
@@ -231,9 +289,11 @@ class TimeThenGraph(nn.Module):
             sequences have identical encodings; large savings when histories repeat).
 
     Example:
-        >>> agg = WindowAggregator()(signal)            # doctest: +SKIP
-        >>> model = TimeThenGraph(2, 2, 1)               # doctest: +SKIP
-        >>> y = model(agg)                               # doctest: +SKIP
+        >>> ring = torch.tensor([[0, 1, 2], [1, 2, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring.flip(0)], None, torch.ones(2, 3, 1))
+        >>> agg = WindowAggregator()(signal)  # node and edge histories: 1 feature + Delta t
+        >>> TimeThenGraph(2, 2, 1)(agg).shape
+        torch.Size([3, 1])
 
     References:
         Gao & Ribeiro (2022), Sec. 4, GRU-GCN; official ``GRUoGCN2x2`` / ``snnognnx2.py``.
@@ -255,16 +315,17 @@ class TimeThenGraph(nn.Module):
     ) -> None:
         super().__init__()
         self.dedupe = dedupe
-        if gnn not in ("gcn", "gat", "gin", "sum"):
-            raise ValueError(f"gnn={gnn!r} must be 'gcn', 'gat', 'gin' or 'sum'")
-        if edge_encoder not in ("seq", "count"):
-            raise ValueError(f"edge_encoder={edge_encoder!r} must be 'seq' or 'count'")
-        if readout not in ("node", "mean"):
-            raise ValueError(f"readout={readout!r} must be 'node' or 'mean'")
+        check_choice("gnn", gnn, ("gcn", "gat", "gin", "sum"))
+        check_choice("edge_encoder", edge_encoder, ("seq", "count"))
+        check_choice("readout", readout, ("node", "mean"))
         self.gnn, self.act, self.concat_input, self.readout = gnn, _act(act), concat_input, readout
         self.edge_encoder_kind = edge_encoder
         self.node_enc = HistoryEncoder(node_in, hidden, encoder)
-        self.edge_enc = HistoryEncoder(edge_in, hidden, encoder) if edge_encoder == "seq" else nn.Linear(1, hidden)
+        self.edge_enc: nn.Module = (
+            HistoryEncoder(edge_in, hidden, encoder) if edge_encoder == "seq" else nn.Linear(1, hidden)
+        )
+        self.conv1: nn.Module
+        self.conv2: nn.Module
         if gnn == "gcn":
             self.edge_weight = nn.Linear(hidden, 1)
             self.conv1, self.conv2 = GCNConv(hidden, hidden), GCNConv(hidden, hidden)
@@ -321,6 +382,12 @@ class GCNGRU(nn.Module):
         readout: ``"node"`` or ``"mean"``.
         use_weights: Pass the snapshot edge weights to the GCN (else weight 1).
 
+    Example:
+        >>> ring = torch.tensor([[0, 1, 2], [1, 2, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring.flip(0)], None, torch.ones(2, 3, 1))
+        >>> GCNGRU(1, 2)(signal).shape
+        torch.Size([3, 2])
+
     References:
         Gao & Ribeiro (2022), baselines; official ``gnnx2osnn.py`` (edge_ranges[0, t] to
         edge_ranges[0, t]: the empty slice).
@@ -338,10 +405,8 @@ class GCNGRU(nn.Module):
         use_weights: bool = True,
     ) -> None:
         super().__init__()
-        if gnn not in ("gcn", "sum"):
-            raise ValueError(f"gnn={gnn!r} must be 'gcn' or 'sum'")
-        if readout not in ("node", "mean"):
-            raise ValueError(f"readout={readout!r} must be 'node' or 'mean'")
+        check_choice("gnn", gnn, ("gcn", "sum"))
+        check_choice("readout", readout, ("node", "mean"))
         self.gnn, self.act, self.ignore_edges, self.readout, self.use_weights = (
             gnn,
             _act(act),
@@ -349,6 +414,8 @@ class GCNGRU(nn.Module):
             readout,
             use_weights,
         )
+        self.conv1: nn.Module
+        self.conv2: nn.Module
         if gnn == "gcn":
             self.conv1, self.conv2 = GCNConv(in_dim, hidden), GCNConv(hidden, hidden)
         else:
@@ -367,6 +434,8 @@ class GCNGRU(nn.Module):
             x = signal.features[t]
             g = self.conv2(self.act(self.conv1(x, ei, w)), ei, w)
             state = self.cell(g, state)
+        if state is None:
+            raise ValueError("signal has no steps")
         return state
 
     def forward(self, signal: DynamicGraphSignal) -> torch.Tensor:
@@ -384,16 +453,27 @@ class EvolveGCNO(nn.Module):
     W_t = GRU(W_{t-1}, W_{t-1}) (columns of W as the GRU batch, the matrix as both input
     and hidden state); H_t = act(A_hat_t X_t W_t); the last snapshot's H_T feeds an MLP head.
 
+    Args:
+        in_dim, out_dim, hidden: Sizes (official hidden 16).
+        act: Activation of the GCN output and in the head.
+        readout: ``"node"`` or ``"mean"``.
+
+    Example:
+        >>> ring = torch.tensor([[0, 1, 2], [1, 2, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring.flip(0)], None, torch.ones(2, 3, 1))
+        >>> EvolveGCNO(1, 2)(signal).shape
+        torch.Size([3, 2])
+
     References:
-        Pareja et al. (2020), EvolveGCN, Eq. 4-6 (-O version); PyG Temporal ``EvolveGCNO``.
+        Pareja et al. (2020), EvolveGCN, Eq. 4-6 (-O version); PyG Temporal ``EvolveGCNO``;
+        a time-and-graph baseline of Gao & Ribeiro (2022).
     """
 
     def __init__(
         self, in_dim: int, out_dim: int, hidden: int = 16, act: str = "softplus", readout: str = "node"
     ) -> None:
         super().__init__()
-        if readout not in ("node", "mean"):
-            raise ValueError(f"readout={readout!r} must be 'node' or 'mean'")
+        check_choice("readout", readout, ("node", "mean"))
         self.act, self.readout = _act(act), readout
         self.lin = nn.Linear(in_dim, hidden)
         self.initial = nn.Parameter(torch.empty(hidden, hidden))
@@ -411,7 +491,65 @@ class EvolveGCNO(nn.Module):
             ei_n, w_n = gcn_norm(ei, w, signal.num_nodes, add_self_loops=True)
             x = self.lin(signal.features[t]) @ weight
             h = self.act(torch.zeros_like(x).index_add_(0, ei_n[1], x[ei_n[0]] * w_n[:, None]))
+        if h is None:
+            raise ValueError("signal has no steps")
         if self.readout == "mean":
             num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
             h = mean_pool(h, signal.batch, num_graphs)
         return self.head(h)
+
+
+@dataclass
+class TemporalBatch:
+    """A batch of windows in both forms: the snapshots (time-and-graph) and their union graph (time-then-graph).
+
+    Attributes:
+        signal: The disjoint union of the windows (:meth:`DynamicGraphSignal.collate`).
+        aggregated: ``aggregate(signal)``.
+
+    Example:
+        >>> ring = torch.tensor([[0, 1], [1, 0]])
+        >>> windows = [DynamicGraphSignal([ring] * 3, None, torch.ones(3, 2, 1)) for _ in range(5)]
+        >>> [b.signal.num_nodes for b in temporal_batches(windows, 2, WindowAggregator())]
+        [4, 4, 2]
+
+    References:
+        Gao & Ribeiro (2022): both model families see the same windows; the batch is a
+        disjoint union of graphs, as PyG's mini-batching.
+    """
+
+    signal: DynamicGraphSignal
+    aggregated: Aggregated
+
+    def to(self, device: torch.device | str) -> TemporalBatch:
+        """A copy with every tensor on ``device``."""
+        return TemporalBatch(self.signal.to(device), self.aggregated.to(device))
+
+
+def temporal_batches(
+    samples: Sequence[DynamicGraphSignal], batch_size: int, aggregate: WindowAggregator
+) -> list[TemporalBatch]:
+    """Cut ``samples`` into consecutive groups of ``batch_size``, collated and aggregated.
+
+    Args:
+        samples: Windows with equal T, in the order wanted.
+        batch_size: Windows per batch (the last batch may be smaller).
+        aggregate: The :class:`WindowAggregator` giving each batch's union graph.
+
+    Returns:
+        ceil(len(samples) / batch_size) :class:`TemporalBatch` es, on the samples' device.
+
+    Example:
+        >>> samples = [DynamicGraphSignal([torch.tensor([[0], [1]])] * 2, None, torch.ones(2, 2, 1))] * 3
+        >>> [b.aggregated.num_graphs for b in temporal_batches(samples, 2, WindowAggregator())]
+        [2, 1]
+
+    References:
+        Gao & Ribeiro (2022), experiments (mini-batches of graphs or windows).
+    """
+    check_int("batch_size", batch_size, low=1)
+    batches = []
+    for start in range(0, len(samples), batch_size):
+        signal = DynamicGraphSignal.collate(list(samples[start : start + batch_size]))
+        batches.append(TemporalBatch(signal, aggregate(signal)))
+    return batches

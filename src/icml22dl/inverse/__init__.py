@@ -9,8 +9,10 @@ from icml22dl.inverse.generator import MLPVAE, invert_codes, train_vae
 from icml22dl.inverse.ilo import Reconstruction, csgm, ilo, project_l1_ball
 from icml22dl.inverse.langevin import ReLUGenerator, hv_field, langevin, random_relu_generator, stationary_covariance
 from icml22dl.inverse.operators import Downsampler, GaussianOperator, Inpainting, LinearOperator, PartialCirculant
+from icml22dl.inverse.rng import device_generator
 from icml22dl.inverse.score import (
     VPSDE,
+    FlatScoreViT,
     Normaliser,
     ScoreMLP,
     ScoreViT,
@@ -23,6 +25,7 @@ from icml22dl.inverse.sgilo import SGILOResult, sgilo
 
 __all__ = [
     "Downsampler",
+    "FlatScoreViT",
     "GaussianOperator",
     "Inpainting",
     "LinearOperator",
@@ -36,6 +39,7 @@ __all__ = [
     "ScoreViT",
     "VPSDE",
     "csgm",
+    "device_generator",
     "dsm_loss",
     "em_reverse_step",
     "fourier_time_features",

@@ -6,8 +6,8 @@ digits (or any flat images in [-1, 1]) provides G1 and G2; ``invert_codes`` turn
 images into intermediate codes (the official score models' data source (i)).
 
 References:
-    Card 15 quick B: VAE on 1347 digits, latent 4; G1: z(4) -> 128 -> h(32),
-    G2: h(32) -> 256 -> 64, tanh.
+    The SGILO experiment's stand-in for StyleGAN2 (docs/papers/sgilo.md#defaults): a VAE on
+    1347 digits, latent 4; G1: z(4) -> 128 -> h(32), G2: h(32) -> 256 -> 64, tanh.
     Daras et al., "Intermediate Layer Optimization for Inverse Problems using Deep
     Generative Models", ICML 2021 (ILO); Kingma & Welling, "Auto-Encoding Variational
     Bayes", ICLR 2014.
@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from icml22dl.validation import check_int, check_number
+
 
 class MLPVAE(nn.Module):
     """An MLP VAE whose decoder is split as G2(G1(z)).
@@ -30,15 +32,20 @@ class MLPVAE(nn.Module):
 
     Args:
         n: image dimension (64 for 8x8 digits).
-        latent: k (card: 4).
-        code: d_h, the intermediate layer (card: 32).
-        g1_hidden, g2_hidden: hidden widths of G1 and G2 (card: 128, 256).
+        latent: k (quick preset: 4).
+        code: d_h, the intermediate layer (quick preset: 32).
+        g1_hidden, g2_hidden: hidden widths of G1 and G2 (quick preset: 128, 256).
         enc_hidden: encoder width.
 
     Example:
         >>> vae = MLPVAE(64)
         >>> vae.G2(vae.G1(torch.zeros(3, 4))).shape
         torch.Size([3, 64])
+
+    References:
+        Kingma & Welling (ICLR 2014), the VAE; the split G = G2 o G1 at an intermediate
+        layer is SGILO's (Daras et al., ICML 2022, Sec. 4); sizes of the quick preset
+        (docs/papers/sgilo.md#defaults).
     """
 
     def __init__(
@@ -53,8 +60,7 @@ class MLPVAE(nn.Module):
             ("g2_hidden", g2_hidden),
             ("enc_hidden", enc_hidden),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+            check_int(name, value, low=1)
         self.n, self.latent, self.code = n, latent, code
         self.encoder = nn.Sequential(
             nn.Linear(n, enc_hidden),
@@ -92,9 +98,37 @@ def train_vae(
     sigma_x: float = 0.1,
     callback: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Train ``vae`` by Adam on minibatches of flat ``images`` (n_images, n); returns the losses."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r} must be an integer >= 0")
+    """Train ``vae`` by Adam on minibatches of flat ``images`` (n_images, n); returns the losses.
+
+    Each step draws ``min(batch_size, n_images)`` images with replacement (``torch.randint``
+    on ``generator``), then the reparameterisation noise from the same generator, and takes
+    one Adam step on :meth:`MLPVAE.loss`.
+
+    Args:
+        vae: the model, trained in place.
+        images: flat images in [-1, 1], shape (n_images, n).
+        steps: Adam steps (>= 0).
+        batch_size: minibatch size (>= 1).
+        lr: Adam learning rate.
+        generator: random source of the minibatches and the noise (on the images' device).
+        sigma_x: decoder noise std of the Gaussian likelihood.
+        callback: called as ``callback(step, loss)`` after every step.
+
+    Returns:
+        The loss of every step.
+
+    Example:
+        >>> vae = MLPVAE(8, latent=2, code=4, g1_hidden=8, g2_hidden=8, enc_hidden=8)
+        >>> len(train_vae(vae, torch.rand(16, 8) * 2 - 1, 3, generator=torch.Generator().manual_seed(0)))
+        3
+
+    References:
+        Kingma & Welling (ICLR 2014), the ELBO; quick preset 3000 Adam steps, batch 128,
+        lr 1e-3 (docs/papers/sgilo.md#defaults).
+    """
+    check_int("steps", steps, low=0)
+    check_int("batch_size", batch_size, low=1)
+    check_number("lr", lr, low=0.0, low_inclusive=False)
     optimiser = torch.optim.Adam(vae.parameters(), lr=lr)
     losses = []
     for step in range(1, steps + 1):
@@ -117,10 +151,28 @@ def invert_codes(G2: nn.Module, x: torch.Tensor, h0: torch.Tensor, steps: int = 
     Batched: each image's loss is separate, and Adam acts per coordinate, so one Adam run
     on the summed loss equals independent runs.
 
+    Args:
+        G2: the generator's second part, h -> flat image.
+        x: the images, shape (batch, n).
+        h0: starting codes (batch, d_h), e.g. G1 of the encoder mean.
+        steps: Adam steps (>= 0).
+        lr: Adam learning rate.
+
+    Returns:
+        The codes after ``steps`` steps (detached).
+
+    Example:
+        >>> G2 = nn.Linear(2, 2, bias=False)
+        >>> with torch.no_grad():
+        ...     _ = G2.weight.copy_(torch.eye(2))
+        >>> invert_codes(G2, torch.tensor([[1.0, -1.0]]), torch.zeros(1, 2), steps=300).round(decimals=3)
+        tensor([[ 1., -1.]])
+
     References:
-        Card 15 quick B: h after 200 Adam steps of h-inversion (representation error
-        0.0105 per pixel); SGILO's score data (i), codes of real images.
+        SGILO (Daras et al., ICML 2022): the score models' data source (i), codes of real
+        images; quick preset 200 Adam steps (docs/papers/sgilo.md#defaults).
     """
+    check_int("steps", steps, low=0)
     h = h0.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([h], lr=lr)
     for _ in range(steps):

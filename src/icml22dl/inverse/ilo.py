@@ -22,12 +22,28 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from icml22dl.validation import check_int, check_number
+
 Operator = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class Reconstruction:
-    """A solver's output: the image estimate, the variables that produced it, the data loss."""
+    """A solver's output: the image estimate, the variables that produced it, the data loss.
+
+    Attributes:
+        estimate: the image estimate (batch, n).
+        variable: the optimised variable (z for CSGM, h for ILO).
+        data_loss: ``||A estimate - y||^2`` per image.
+
+    Example:
+        >>> r = ilo(torch.nn.Identity(), lambda x: x, torch.ones(1, 2), torch.ones(1, 2), steps=0)
+        >>> r.estimate.tolist(), r.data_loss.tolist()
+        ([[1.0, 1.0]], [0.0])
+
+    References:
+        Bora et al. (ICML 2017), CSGM; Daras et al. (ICML 2021), ILO.
+    """
 
     estimate: torch.Tensor
     variable: torch.Tensor
@@ -52,6 +68,10 @@ def project_l1_ball(v: torch.Tensor, center: torch.Tensor, radius: float | torch
     Example:
         >>> project_l1_ball(torch.tensor([[3.0, 1.0]]), torch.zeros(2), 2.0)
         tensor([[2., 0.]])
+
+    References:
+        Duchi, Shalev-Shwartz, Singer, Chandra (ICML 2008), Fig. 1 (sort-based projection);
+        ILO (Daras et al., ICML 2021), the l1 ball around the previous round's code.
     """
     r = torch.as_tensor(radius, dtype=v.dtype, device=v.device)
     if bool((r < 0).any()) or bool(torch.isnan(r).any()):
@@ -98,20 +118,29 @@ def csgm(
         A: the forward operator (``A(x)`` on batches).
         y: measurements, shape (batch, m).
         latent_dim: k.
-        steps: Adam steps (card: enough to converge; 300 here).
+        steps: Adam steps (quick preset: 300).
         lr: Adam learning rate.
-        restarts: random N(0, I) starts per image (card: 3).
-        weight: l2 penalty on z (card: 0.05).
+        restarts: random N(0, I) starts per image (quick preset: 3).
+        weight: l2 penalty on z (quick preset: 0.05).
         generator: torch generator of the starts.
 
     Returns:
         :class:`Reconstruction` with the estimate G(z), z and the data loss.
 
+    Example:
+        >>> G = nn.Linear(2, 4, bias=False)
+        >>> y = G(torch.tensor([[1.0, -2.0]])).detach()
+        >>> r = csgm(G, lambda x: x, y, 2, steps=500, lr=0.05, weight=0.0, generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(r.variable, torch.tensor([[1.0, -2.0]]), atol=1e-3)
+        True
+
     References:
-        Bora et al. (ICML 2017), Eq. 3 (l2 regulariser on z, random restarts).
+        Bora et al. (ICML 2017), Eq. 3 (l2 regulariser on z, random restarts); quick preset
+        values in docs/papers/sgilo.md#defaults.
     """
-    if restarts < 1 or steps < 0:
-        raise ValueError(f"restarts={restarts} must be >= 1 and steps={steps} >= 0")
+    check_int("restarts", restarts, low=1)
+    check_int("steps", steps, low=0)
+    check_number("weight", weight, low=0.0)
     batch = y.shape[0]
     yy = y.repeat(restarts, 1)
     z = torch.randn(restarts * batch, latent_dim, generator=generator, dtype=y.dtype, device=y.device)
@@ -154,11 +183,20 @@ def ilo(
     Returns:
         :class:`Reconstruction` with G2(h), h and the data loss.
 
+    Example:
+        >>> y = torch.tensor([[3.0, 1.0]])
+        >>> free = ilo(nn.Identity(), lambda x: x, y, torch.zeros(1, 2), steps=400)
+        >>> torch.allclose(free.variable, y, atol=1e-2)
+        True
+        >>> ball = ilo(nn.Identity(), lambda x: x, y, torch.zeros(1, 2), radius=2.0, steps=400)
+        >>> float(ball.variable.abs().sum()) <= 2.0 + 1e-5  # stays in the l1 ball around h0
+        True
+
     References:
         Daras et al. (ICML 2021), Alg. 1 (one round at one layer).
     """
-    if steps < 0:
-        raise ValueError(f"steps={steps} must be >= 0")
+    check_int("steps", steps, low=0)
+    check_number("radius", radius, low=0.0, finite=False)
     center = h0.detach()
     h = center.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([h], lr=lr)

@@ -20,12 +20,24 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from icml22dl.validation import check_int, check_number
+
 
 class ReLUGenerator:
     """G(x) = ReLU(W_d ... ReLU(W_1 x)) with fixed weights (no bias), batched over x.
 
     Attributes:
         weights: the matrices W_1 .. W_d, W_i of shape (n_i, n_{i-1}).
+
+    Example:
+        >>> G = ReLUGenerator([torch.tensor([[1.0, 0.0], [0.0, -1.0]])])
+        >>> G(torch.tensor([[2.0, 3.0]])), G.jacobian(torch.tensor([2.0, 3.0]))
+        (tensor([[2., 0.]]), tensor([[1., 0.],
+                [0., -0.]]))
+
+    References:
+        Hand & Voroninski (COLT 2018): the random ReLU generator without biases; SGILO
+        (ICML 2022) Sec. 3.
     """
 
     def __init__(self, weights: Sequence[torch.Tensor]):
@@ -91,8 +103,10 @@ def random_relu_generator(
         SGILO (ICML 2022) Sec. 3, random generator model (after Hand & Voroninski 2018).
     """
     widths = tuple(widths)
-    if len(widths) < 2 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+    if len(widths) < 2:
         raise ValueError(f"widths={widths!r} must be at least two positive integers")
+    for i, w in enumerate(widths):
+        check_int(f"widths[{i}]", w, low=1)
     weights = [
         torch.randn(n_out, n_in, generator=generator, dtype=torch.float64).div_(math.sqrt(n_out)).to(dtype)
         for n_in, n_out in zip(widths[:-1], widths[1:])
@@ -125,8 +139,7 @@ def hv_field(x: torch.Tensor, x_star: torch.Tensor, depth: int) -> torch.Tensor:
     References:
         Hand & Voroninski (COLT 2018), Eq. of h_{x,x0}; SGILO (ICML 2022) Sec. 3.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth={depth!r} must be an integer >= 1")
+    check_int("depth", depth, low=1)
     norm_x = x.norm(dim=-1, keepdim=True)
     norm_s = x_star.norm()
     cos = ((x @ x_star)[..., None] / (norm_x * norm_s)).clamp(-1.0, 1.0)
@@ -183,10 +196,8 @@ def langevin(
     References:
         SGILO (ICML 2022) Sec. 3, the Langevin algorithm for inverting G.
     """
-    if not eta > 0:
-        raise ValueError(f"eta={eta} must be > 0")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r} must be an integer >= 0")
+    check_number("eta", eta, low=0.0, low_inclusive=False)
+    check_int("steps", steps, low=0)
     beta_t = torch.as_tensor(beta, dtype=x0.dtype, device=x0.device)
     if bool((beta_t <= 0).any()) or bool(torch.isnan(beta_t).any()):
         raise ValueError(f"beta={beta} must be > 0 (math.inf for gradient descent)")
@@ -226,12 +237,10 @@ def stationary_covariance(J: torch.Tensor, A: torch.Tensor, beta: float, eta: fl
 
     References:
         SGILO (ICML 2022) Sec. 3 (stationary law localised at x*); the discrete-time
-        formula is our linearisation (card 15, section 1).
+        formula is the project's linearisation (docs/papers/sgilo.md#method).
     """
-    if not beta > 0:
-        raise ValueError(f"beta={beta} must be > 0")
-    if not eta > 0:
-        raise ValueError(f"eta={eta} must be > 0")
+    check_number("beta", beta, low=0.0, low_inclusive=False, finite=False)
+    check_number("eta", eta, low=0.0, low_inclusive=False)
     if J.dim() != 2 or A.dim() != 2 or A.shape[1] != J.shape[0]:
         raise ValueError(f"J.shape={tuple(J.shape)} and A.shape={tuple(A.shape)} must be (n, k) and (m, n)")
     AJ = A @ J

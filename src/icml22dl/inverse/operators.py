@@ -20,9 +20,27 @@ import math
 
 import torch
 
+from icml22dl.validation import check_int, check_number
+
 
 class LinearOperator:
-    """Base class: ``A(x)``, ``adjoint(y)``, ``pinv(y)`` on batches; ``matrix()`` dense."""
+    """Base class: ``A(x)``, ``adjoint(y)``, ``pinv(y)`` on batches; ``matrix()`` dense.
+
+    A subclass sets ``in_shape`` and ``out_shape`` and implements ``forward`` and
+    ``adjoint``; ``pinv`` defaults to the dense pseudo-inverse.
+
+    Example:
+        >>> class Scale(LinearOperator):
+        ...     in_shape, out_shape = (2,), (2,)
+        ...     def forward(self, x): return 2 * x
+        ...     def adjoint(self, y): return 2 * y
+        >>> Scale().matrix().tolist(), Scale().pinv(torch.tensor([[2.0, 4.0]], dtype=torch.float64)).tolist()
+        ([[2.0, 0.0], [0.0, 2.0]], [[1.0, 2.0]])
+
+    References:
+        The operator interface of SGILO's official ``forward operators`` (A, and A^T for the
+        solvers); deepinv's ``LinearPhysics`` (A, A_adjoint, A_dagger).
+    """
 
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
@@ -68,11 +86,6 @@ class LinearOperator:
             raise ValueError(f"{name}.shape={tuple(y.shape)} must end with {self.out_shape}")
 
 
-def _positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an integer >= 1")
-
-
 class GaussianOperator(LinearOperator):
     """Compressed sensing with a dense Gaussian matrix, A_ij ~ N(0, 1/m).
 
@@ -90,12 +103,13 @@ class GaussianOperator(LinearOperator):
         torch.Size([5, 12])
 
     References:
-        SGILO (ICML 2022) card section 3, quick B; Bora et al. (2017) CSGM, A ~ N(0, 1/m).
+        SGILO (ICML 2022) compressed sensing with a Gaussian A (the quick preset's operator,
+        docs/papers/sgilo.md#defaults); Bora et al. (ICML 2017) CSGM, A ~ N(0, 1/m).
     """
 
     def __init__(self, m: int, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32):
-        _positive("m", m)
-        _positive("n", n)
+        check_int("m", m, low=1)
+        check_int("n", n, low=1)
         self.in_shape, self.out_shape = (n,), (m,)
         self.A = torch.randn(m, n, generator=generator, dtype=torch.float64).div_(math.sqrt(m)).to(dtype)
 
@@ -140,8 +154,8 @@ class PartialCirculant(LinearOperator):
     """
 
     def __init__(self, n: int, m: int, generator: torch.Generator | None = None):
-        _positive("n", n)
-        _positive("m", m)
+        check_int("n", n, low=1)
+        check_int("m", m, low=1)
         if m > n:
             raise ValueError(f"m={m} must be <= n={n}")
         self.in_shape, self.out_shape = (n,), (m,)
@@ -191,7 +205,7 @@ class Downsampler(LinearOperator):
     """
 
     def __init__(self, factor: int, shape: tuple[int, ...]):
-        _positive("factor", factor)
+        check_int("factor", factor, low=1)
         if len(shape) not in (2, 3) or any(s < 1 for s in shape):
             raise ValueError(f"shape={shape!r} must be (H, W) or (C, H, W) with positive sizes")
         h, w = shape[-2:]
@@ -249,8 +263,7 @@ class Inpainting(LinearOperator):
     @classmethod
     def random(cls, shape: tuple[int, ...], keep: float, generator: torch.Generator | None = None) -> Inpainting:
         """A mask keeping a fraction ``keep`` in (0, 1] of the entries, drawn at random."""
-        if not 0.0 < keep <= 1.0:
-            raise ValueError(f"keep={keep} must be in (0, 1]")
+        check_number("keep", keep, low=0.0, high=1.0, low_inclusive=False)
         n = math.prod(shape)
         count = max(1, round(keep * n))
         mask = torch.zeros(n, dtype=torch.bool)

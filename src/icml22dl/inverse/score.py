@@ -25,7 +25,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from icml22dl.validation import check_choice, check_int, check_number
+
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+NORMALISATIONS = ("minmax", "standard")
 
 
 class VPSDE:
@@ -52,12 +55,9 @@ class VPSDE:
     """
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, N: int = 1000):
-        if not beta_min > 0:
-            raise ValueError(f"beta_min={beta_min} must be > 0")
-        if not beta_max > beta_min:
-            raise ValueError(f"beta_max={beta_max} must be > beta_min={beta_min}")
-        if isinstance(N, bool) or not isinstance(N, int) or N < 1:
-            raise ValueError(f"N={N!r} must be an integer >= 1")
+        check_number("beta_min", beta_min, low=0.0, low_inclusive=False)
+        check_number("beta_max", beta_max, low=beta_min, low_inclusive=False)
+        check_int("N", N, low=1)
         self.beta_min, self.beta_max, self.N = float(beta_min), float(beta_max), N
 
     def beta(self, t: torch.Tensor) -> torch.Tensor:
@@ -143,7 +143,19 @@ def em_reverse_step(
 
 
 def fourier_time_features(t: torch.Tensor, count: int, max_freq: float = 64.0) -> torch.Tensor:
-    """(batch, count) sin/cos features of t at geometric frequencies 1 .. max_freq."""
+    """(batch, count) sin/cos features of t at geometric frequencies 1 .. max_freq.
+
+    Math: f_j = max_freq^(j / (count/2 - 1)), j = 0 .. count/2 - 1; the features are
+    [sin(2 pi f_j t), cos(2 pi f_j t)].
+
+    Example:
+        >>> fourier_time_features(torch.zeros(3), 4).tolist()[0]  # sin 0 = 0, cos 0 = 1
+        [0.0, 0.0, 1.0, 1.0]
+
+    References:
+        Song et al. (ICLR 2021), Gaussian Fourier time embeddings of score models (here at
+        fixed geometric frequencies).
+    """
     half = count // 2
     freqs = torch.exp(torch.linspace(0.0, math.log(max_freq), half, dtype=t.dtype, device=t.device))
     angles = 2 * math.pi * t[:, None] * freqs
@@ -167,7 +179,9 @@ class ScoreMLP(nn.Module):
         torch.Size([5, 32])
 
     References:
-        Card 15, quick B: MLP (32 + 16 Fourier time features -> 3 x 256 SiLU -> 32).
+        Song et al. (ICLR 2021), epsilon-prediction under the VP-SDE; the MLP (32 + 16
+        Fourier time features -> 3 x 256 SiLU -> 32) is the quick preset's small stand-in for
+        the official ViT (docs/papers/sgilo.md#defaults).
     """
 
     def __init__(self, dim: int, hidden: int = 256, layers: int = 3, time_features: int = 16):
@@ -178,8 +192,7 @@ class ScoreMLP(nn.Module):
             ("layers", layers, 1),
             ("time_features", time_features, 2),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+            check_int(name, value, low=low)
         if time_features % 2:
             raise ValueError(f"time_features={time_features} must be even")
         self.time_features = time_features
@@ -242,8 +255,7 @@ class ScoreViT(nn.Module):
             ("depth", depth),
             ("heads", heads),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+            check_int(name, value, low=1)
         if d_model % heads:
             raise ValueError(f"heads={heads} must divide d_model={d_model}")
         self.channels, self.tokens, self.time_features = channels, tokens, time_features
@@ -275,6 +287,44 @@ class ScoreViT(nn.Module):
         return out
 
 
+class FlatScoreViT(nn.Module):
+    """A :class:`ScoreViT` on flat codes: ``(B, d)`` read as ``tokens`` tokens of ``d / tokens`` entries.
+
+    Math: u in R^d is reshaped to (tokens, d / tokens), passed through the patch-size-1
+    ViT, and flattened back; eps_theta(u, t) has the shape of u. A generator's flat
+    intermediate code (an MLP layer) thus gets the official token-per-position score model.
+
+    Args:
+        code: d, the flat code dimension (>= 1), divisible by ``tokens``.
+        tokens: number of tokens (>= 1).
+        d_model: ViT width.
+        depth: Transformer blocks.
+        heads: attention heads, dividing ``d_model`` (official 1).
+
+    Example:
+        >>> net = FlatScoreViT(code=32, tokens=16, d_model=16, depth=1)
+        >>> net(torch.zeros(3, 32), torch.rand(3)).shape
+        torch.Size([3, 32])
+
+    References:
+        SGILO (Daras et al., ICML 2022) official score ``models.py`` (ViT, patch size 1, one
+        token per spatial position); the flat-code reading is the MNIST GPU check of
+        docs/papers/sgilo.md#defaults.
+    """
+
+    def __init__(self, code: int, tokens: int, d_model: int = 256, depth: int = 4, heads: int = 1):
+        super().__init__()
+        check_int("code", code, low=1)
+        check_int("tokens", tokens, low=1)
+        if code % tokens:
+            raise ValueError(f"tokens={tokens} must divide code={code}")
+        self.tokens, self.channels = tokens, code // tokens
+        self.vit = ScoreViT(self.channels, tokens, d_model=d_model, depth=depth, heads=heads)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.vit(x.reshape(x.shape[0], self.tokens, self.channels), t).reshape(x.shape)
+
+
 def dsm_loss(
     eps_model: nn.Module,
     x0: torch.Tensor,
@@ -302,14 +352,18 @@ def dsm_loss(
     Returns:
         The scalar loss.
 
+    Example:
+        >>> loss = dsm_loss(lambda x, t: torch.zeros_like(x), torch.zeros(2000, 8), VPSDE(),
+        ...                 torch.Generator().manual_seed(0))
+        >>> 0.95 < loss.item() < 1.05  # E ||z||^2 / d = 1 for a model that predicts 0
+        True
+
     References:
         SGILO official score training (VP-SDE, continuous, likelihood weighting; the
         training code is not released); Song et al. (ICLR 2021), Eq. 7.
     """
-    if weighting not in ("eps", "likelihood"):
-        raise ValueError(f"weighting={weighting!r} must be 'eps' or 'likelihood'")
-    if not 0.0 < eps < 1.0:
-        raise ValueError(f"eps={eps} must be in (0, 1)")
+    check_choice("weighting", weighting, ("eps", "likelihood"))
+    check_number("eps", eps, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     batch = x0.shape[0]
     t = eps + (1.0 - eps) * torch.rand(batch, generator=generator, dtype=x0.dtype, device=x0.device)
     z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
@@ -335,13 +389,38 @@ def train_score(
 ) -> list[float]:
     """Fit ``eps_model`` to ``codes`` by Adam on :func:`dsm_loss`; returns the loss per step.
 
+    Each step draws a minibatch of ``min(batch_size, len(codes))`` codes with replacement
+    (``torch.randint`` on ``generator``), then t and z inside :func:`dsm_loss` from the same
+    generator, and takes one Adam step.
+
+    Args:
+        eps_model: eps_theta(x, t), trained in place.
+        codes: training codes (n, ...), already normalised.
+        sde: the VP-SDE.
+        steps: Adam steps (>= 0).
+        batch_size: minibatch size (>= 1).
+        lr: Adam learning rate.
+        generator: random source of the minibatches, t and z (on the codes' device).
+        weighting: ``"eps"`` or ``"likelihood"`` (see :func:`dsm_loss`).
+        eps: smallest time.
+        callback: called as ``callback(step, loss)`` after every step.
+
+    Returns:
+        The loss of every step.
+
+    Example:
+        >>> net = ScoreMLP(2, hidden=8, layers=1)
+        >>> losses = train_score(net, torch.randn(32, 2), VPSDE(), 5, 16, generator=torch.Generator().manual_seed(0))
+        >>> len(losses)
+        5
+
     References:
-        Card 15 quick B: 4000 steps (about 1500 for quick), batch 256, Adam.
+        SGILO (Daras et al., ICML 2022): a score model of the intermediate codes (the official
+        training code is not released); quick preset 1500 steps, batch 256, Adam 1e-3
+        (docs/papers/sgilo.md#defaults).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r} must be an integer >= 0")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    check_int("steps", steps, low=0)
+    check_int("batch_size", batch_size, low=1)
     optimiser = torch.optim.Adam(eps_model.parameters(), lr=lr)
     losses = []
     for step in range(1, steps + 1):
@@ -364,7 +443,17 @@ class Normaliser:
 
     ``Normaliser.minmax(codes)`` maps to [0, 1] with the global min and max (official:
     gen_min -1.4007, gen_max 2.3453 for layer codes); ``Normaliser.standard(codes)`` uses
-    per-entry mean and std (card 15 quick B).
+    per-entry mean and std (the quick preset, docs/papers/sgilo.md#defaults);
+    ``Normaliser.fit(codes, kind)`` picks one by name.
+
+    Example:
+        >>> norm = Normaliser.fit(torch.tensor([[0.0], [2.0], [4.0]]), "minmax")
+        >>> norm(torch.tensor([[2.0]])), norm.inverse(torch.tensor([[1.0]]))
+        (tensor([[0.5000]]), tensor([[4.]]))
+
+    References:
+        SGILO official ``configs`` (min-max normalisation with global constants: gen_min,
+        gen_max, latent_min, latent_max).
     """
 
     shift: torch.Tensor
@@ -378,6 +467,12 @@ class Normaliser:
     @classmethod
     def standard(cls, codes: torch.Tensor) -> Normaliser:
         return cls(codes.mean(dim=0), codes.std(dim=0).clamp_min(1e-6))
+
+    @classmethod
+    def fit(cls, codes: torch.Tensor, kind: str = "minmax") -> Normaliser:
+        """The normaliser of ``kind`` (``"minmax"``, the official choice, or ``"standard"``) fitted to ``codes``."""
+        check_choice("kind", kind, NORMALISATIONS)
+        return cls.standard(codes) if kind == "standard" else cls.minmax(codes)
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
         return (u - self.shift) / self.scale

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from icml22dl.inverse.score import VPSDE, Normaliser, ScoreFn, em_reverse_step
+from icml22dl.validation import check_choice, check_int, check_number
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 MODES = ("faithful", "principled")
@@ -45,6 +46,16 @@ class SGILOResult:
         code: the average code over those iterates (batch, d_h).
         last: the final code (batch, d_h).
         data_loss: ||A estimate - y||^2 per image.
+
+    Example:
+        >>> norm = Normaliser(torch.zeros(2), torch.ones(2))
+        >>> r = sgilo(nn.Identity(), lambda x: x, torch.zeros(1, 2), torch.ones(1, 2), lambda u, t: -u, norm,
+        ...           lam=0.0, temperature=0.0, steps=3, average=3)
+        >>> r.estimate.shape, r.variance.shape, r.code.shape, r.last.shape, r.data_loss.shape
+        (torch.Size([1, 2]), torch.Size([1, 2]), torch.Size([1, 2]), torch.Size([1, 2]), torch.Size([1]))
+
+    References:
+        SGILO (ICML 2022), Sec. 4: the posterior mean and variance from the last iterates.
     """
 
     estimate: torch.Tensor
@@ -105,25 +116,22 @@ def sgilo(
         torch.Size([2, 3])
 
     References:
-        SGILO (ICML 2022), Sec. 4 and official ``solve_inverse.py`` (the faithful rule);
-        card 15 section 1.
+        SGILO (ICML 2022), Sec. 4 and official ``solve_inverse.py`` (the faithful rule; the
+        principled mode is described in docs/papers/sgilo.md#method).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} must be one of {MODES}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps={steps!r} must be an integer >= 1")
-    if isinstance(average, bool) or not isinstance(average, int) or not 1 <= average <= steps:
-        raise ValueError(f"average={average!r} must be an integer in [1, steps={steps}]")
-    if not 0.0 < t0 <= 1.0:
-        raise ValueError(f"t0={t0} must lie in (0, 1]")
-    if lam < 0 or temperature < 0:
-        raise ValueError(f"lam={lam} and temperature={temperature} must be >= 0")
-    if mode == "principled" and not (eta > 0 and beta > 0):
-        raise ValueError(f"eta={eta} and beta={beta} must be > 0")
+    check_choice("mode", mode, MODES)
+    check_int("steps", steps, low=1)
+    check_int("average", average, low=1, high=steps)
+    check_number("t0", t0, low=0.0, high=1.0, low_inclusive=False)
+    check_number("lam", lam, low=0.0)
+    check_number("temperature", temperature, low=0.0)
+    if mode == "principled":
+        check_number("eta", eta, low=0.0, low_inclusive=False)
+        check_number("beta", beta, low=0.0, low_inclusive=False, finite=False)
     sde = VPSDE() if sde is None else sde
     h = h0.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([h], lr=lr) if mode == "faithful" else None
-    sum_x = sum_x2 = sum_h = None
+    sum_x = sum_x2 = sum_h = torch.zeros(())  # running sums over the last ``average`` iterates
     t_vec = torch.full((h.shape[0],), float(t0), dtype=h.dtype, device=h.device)
     for step in range(1, steps + 1):
         loss = (A(G2(h)) - y).pow(2).sum()
@@ -132,6 +140,7 @@ def sgilo(
             u = normaliser(h)
             if mode == "faithful":
                 h.grad = grad
+                assert optimiser is not None
                 optimiser.step()
                 if lam > 0:
                     u = normaliser(h)
@@ -149,9 +158,9 @@ def sgilo(
                     )
             if step > steps - average:
                 x = G2(h)
-                sum_x = x.clone() if sum_x is None else sum_x + x
-                sum_x2 = x * x if sum_x2 is None else sum_x2 + x * x
-                sum_h = h.detach().clone() if sum_h is None else sum_h + h
+                sum_x = sum_x + x
+                sum_x2 = sum_x2 + x * x
+                sum_h = sum_h + h.detach()
     with torch.no_grad():
         mean_x = sum_x / average
         var_x = (sum_x2 / average - mean_x * mean_x).clamp_min(0.0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from icml22dl.validation import check_int, check_number, check_positive
+
+__all__ = ["SOPLoss", "noise_detection_auroc"]
 
 
 class SOPLoss(nn.Module):
@@ -39,10 +41,15 @@ class SOPLoss(nn.Module):
         generator: optional generator of the initialisation.
 
     Example:
-        >>> criterion = SOPLoss(50_000, 10)
+        >>> criterion = SOPLoss(8, 3, generator=torch.Generator().manual_seed(0))
         >>> sop_opt = criterion.make_optimizer(lr_u=10.0, lr_v=10.0)
-        >>> loss = criterion(index, model(x), y)                       # doctest: +SKIP
-        >>> loss.backward(); sop_opt.step(); net_opt.step()            # doctest: +SKIP
+        >>> logits = torch.zeros(4, 3, requires_grad=True)  # the network's outputs on samples 0-3
+        >>> loss = criterion(torch.arange(4), logits, torch.tensor([0, 1, 2, 0]))
+        >>> round(loss.item(), 4)  # u, v ~ 1e-8: CE log 3, plus MSE (0 + 2 + 2 + 0) / 4 = 1
+        2.0986
+        >>> loss.backward(); sop_opt.step()  # then the network's optimizer steps
+        >>> criterion.noise_scores().shape
+        torch.Size([8])
 
     References:
         Liu, Zhu, Qu, You, "Robust Training under Label Noise by Over-parameterization",
@@ -62,17 +69,12 @@ class SOPLoss(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples={num_samples!r} must be an integer >= 1")
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes={num_classes!r} must be an integer >= 2")
-        for name, value in (("ratio_consistency", ratio_consistency), ("ratio_balance", ratio_balance)):
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
-        if not math.isfinite(init_std) or init_std <= 0:
-            raise ValueError(f"init_std={init_std!r} must be > 0 (u = v = 0 has zero gradient)")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps={eps!r} must lie in (0, 1)")
+        check_int("num_samples", num_samples, low=1)
+        check_int("num_classes", num_classes, low=2)
+        check_positive("ratio_consistency", ratio_consistency, allow_zero=True)
+        check_positive("ratio_balance", ratio_balance, allow_zero=True)
+        check_positive("init_std", init_std)  # never 0: u = v = 0 has zero gradient
+        check_number("eps", eps, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         self.num_samples, self.num_classes = num_samples, num_classes
         self.ratio_consistency, self.ratio_balance = float(ratio_consistency), float(ratio_balance)
         self.eps, self.sparse = float(eps), bool(sparse)
@@ -128,9 +130,8 @@ class SOPLoss(nn.Module):
 
     def param_groups(self, lr_u: float, lr_v: float) -> list[dict]:
         """Optimizer groups for u and v: plain SGD settings, no momentum, no weight decay."""
-        for name, lr in (("lr_u", lr_u), ("lr_v", lr_v)):
-            if not math.isfinite(lr) or lr <= 0:
-                raise ValueError(f"{name}={lr!r} must be a finite number > 0")
+        check_positive("lr_u", lr_u)
+        check_positive("lr_v", lr_v)
         return [
             {"params": [self.u], "lr": lr_u, "momentum": 0.0, "weight_decay": 0.0},
             {"params": [self.v], "lr": lr_v, "momentum": 0.0, "weight_decay": 0.0},
@@ -171,6 +172,10 @@ def noise_detection_auroc(scores: Tensor, is_noisy: Tensor) -> float:
     Example:
         >>> noise_detection_auroc(torch.tensor([0.1, 0.9, 0.5]), torch.tensor([False, True, False]))
         1.0
+
+    References:
+        Hanley & McNeil (1982): the AUROC equals the Mann-Whitney U statistic over ``n1 n0``;
+        SOP ranks labels by ``u_i^2`` (Liu et al., ICML 2022, Sec. 3; docs/papers/sop.md#method).
     """
     if scores.shape != is_noisy.shape or scores.ndim != 1:
         raise ValueError(

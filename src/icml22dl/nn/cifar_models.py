@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from icml22dl.validation import check_int
+
 __all__ = ["BasicBlock", "ResNetCIFAR", "VGGCIFAR", "resnet18_cifar", "vgg19_bn"]
 
 VGG19_CONFIG: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
 )  # fmt: skip
-
-
-def _check_classes(num_classes: int) -> None:
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer in [1, inf), got {num_classes!r}")
 
 
 class BasicBlock(nn.Module):
@@ -35,7 +32,8 @@ class BasicBlock(nn.Module):
         ``forward(x)`` maps ``(B, in_channels, H, W)`` to ``(B, out_channels, H / stride, W / stride)``.
 
     Example:
-        >>> BasicBlock(64, 128, stride=2)(torch.randn(1, 64, 8, 8)).shape  # doctest: +SKIP
+        >>> import torch
+        >>> BasicBlock(64, 128, stride=2)(torch.randn(1, 64, 8, 8)).shape
         torch.Size([1, 128, 4, 4])
 
     References:
@@ -73,7 +71,8 @@ class ResNetCIFAR(nn.Module):
         ``forward(x)`` maps ``(B, 3, 32, 32)`` images to logits ``(B, num_classes)``.
 
     Example:
-        >>> ResNetCIFAR((2, 2, 2, 2))(torch.randn(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import torch
+        >>> ResNetCIFAR((2, 2, 2, 2))(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
 
     References:
@@ -82,7 +81,7 @@ class ResNetCIFAR(nn.Module):
 
     def __init__(self, blocks: tuple[int, int, int, int], num_classes: int = 10) -> None:
         super().__init__()
-        _check_classes(num_classes)
+        check_int("num_classes", num_classes, low=1)
         self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
         stages: list[nn.Module] = []
         in_channels = 64
@@ -111,7 +110,8 @@ class VGGCIFAR(nn.Module):
         ``forward(x)`` maps ``(B, 3, 32, 32)`` images to logits ``(B, num_classes)``.
 
     Example:
-        >>> VGGCIFAR(VGG19_CONFIG)(torch.randn(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import torch
+        >>> VGGCIFAR(VGG19_CONFIG)(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
 
     References:
@@ -121,7 +121,7 @@ class VGGCIFAR(nn.Module):
 
     def __init__(self, config: tuple[int | str, ...], num_classes: int = 10) -> None:
         super().__init__()
-        _check_classes(num_classes)
+        check_int("num_classes", num_classes, low=1)
         layers: list[nn.Module] = []
         in_channels = 3
         for item in config:
@@ -152,7 +152,8 @@ def resnet18_cifar(num_classes: int = 10) -> ResNetCIFAR:
         The model, PyTorch default initialisation.
 
     Example:
-        >>> resnet18_cifar()(torch.randn(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import torch
+        >>> resnet18_cifar()(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
 
     References:
@@ -175,7 +176,8 @@ def vgg19_bn(num_classes: int = 10) -> VGGCIFAR:
         The model, PyTorch default initialisation.
 
     Example:
-        >>> vgg19_bn()(torch.randn(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import torch
+        >>> vgg19_bn()(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
 
     References:

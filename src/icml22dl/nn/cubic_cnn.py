@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from icml22dl.validation import check_int, check_number
+
 __all__ = ["CubicPatchCNN"]
 
 
@@ -37,11 +39,9 @@ class CubicPatchCNN(nn.Module):
 
     def __init__(self, dim: int, filters: int, init_std: float, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        for name, value in (("dim", dim), ("filters", filters)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer in [1, inf), got {value!r}")
-        if not 0.0 <= init_std < float("inf"):
-            raise ValueError(f"init_std must lie in [0, inf), got {init_std!r}")
+        check_int("dim", dim, low=1)
+        check_int("filters", filters, low=1)
+        check_number("init_std", init_std, low=0.0)
         self.dim = dim
         self.filters = filters
         device = generator.device if generator is not None else None

@@ -16,6 +16,7 @@ from torch import nn
 
 from icml22dl.nn.init import KINDS, init_matrix_
 from icml22dl.nn.solvers import SolverInfo, get_solver
+from icml22dl.validation import check_choice, check_int, check_number
 
 BACKWARDS = ("ift", "phantom", "unrolled")
 
@@ -70,10 +71,8 @@ class DEQ(nn.Module):
         solver_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
-        if backward not in BACKWARDS:
-            raise ValueError(f"backward={backward!r} is not one of {BACKWARDS}")
-        if not 0 < tau <= 1:
-            raise ValueError(f"tau={tau} must lie in (0, 1]")
+        check_choice("backward", backward, BACKWARDS)
+        check_number("tau", tau, low=0.0, high=1.0, low_inclusive=False)
         self.f = f
         self.solver, self.b_solver = get_solver(solver), get_solver(b_solver or solver)
         self.solver_name, self.backward = solver, backward
@@ -142,12 +141,21 @@ class DEQ(nn.Module):
 
 
 class TanhCell(nn.Module):
-    """f(z, x) = tanh(W z + U x + b), the fully connected DEQ cell (card 03 §1).
+    """f(z, u) = tanh(W z + u) with the injection u = U x + b: the fully connected DEQ cell.
 
     Args:
         d_in: input size; width: N; init: family of W (``gaussian``, ``orthogonal``, ``symmetric``);
         sigma_w: scale of W; sigma_u: U_ij ~ N(0, sigma_u^2 / d_in); normalize: see
         :func:`icml22dl.nn.init.matrix_family`; generator: torch generator.
+
+    Example:
+        >>> cell = TanhCell(3, 4, "orthogonal", 0.5, generator=torch.Generator().manual_seed(0))
+        >>> u = cell.inject(torch.randn(2, 3))
+        >>> torch.allclose(cell(torch.zeros(2, 4), u), torch.tanh(u))
+        True
+
+    References: Agarwala & Schoenholz, ICML 2022 (fully connected DEQ); the input scaling and
+    b = 0 are ours (docs/papers/deq_init.md#method).
     """
 
     def __init__(
@@ -161,8 +169,9 @@ class TanhCell(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if init not in KINDS:
-            raise ValueError(f"init={init!r} is not one of {KINDS}")
+        check_choice("init", init, KINDS)
+        check_int("d_in", d_in, low=1)
+        check_int("width", width, low=1)
         self.state_shape = (width,)
         self.weight = nn.Parameter(torch.empty(width, width))
         init_matrix_(self.weight, init, sigma_w, normalize, generator)
@@ -194,7 +203,8 @@ class FCDEQ(nn.Module):
 
     References:
         Agarwala & Schoenholz, ICML 2022 (the fully connected DEQ the paper is recalled to
-        analyse); card 03 §1 (U_ij ~ N(0, sigma_u^2/d_in), b = 0, linear readout).
+        analyse); U_ij ~ N(0, sigma_u^2/d_in), b = 0 and the linear readout are ours
+        (docs/papers/deq_init.md#method).
     """
 
     def __init__(
@@ -211,8 +221,7 @@ class FCDEQ(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("width", width), ("n_out", n_out)):
-            if value < 1:
-                raise ValueError(f"{name}={value} must be >= 1")
+            check_int(name, value, low=1)
         self.cell = TanhCell(d_in, width, init, sigma_w, sigma_u, normalize, generator)
         self.deq = DEQ(self.cell, **deq_kwargs)
         self.readout = nn.Linear(width, n_out)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from icml22dl.validation import check_int
+
 __all__ = ["full_batch_grad"]
 
 
@@ -53,9 +55,17 @@ def full_batch_grad(
         The mean loss over the ``N`` examples, as a Python float.
 
     Example:
+        >>> import copy
         >>> model = torch.nn.Linear(3, 1)
-        >>> batches = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
-        >>> loss = full_batch_grad(model, batches, torch.nn.functional.mse_loss)
+        >>> x, y = torch.randn(12, 3), torch.randn(12, 1)
+        >>> loss = full_batch_grad(model, [(x[:5], y[:5]), (x[5:], y[5:])], torch.nn.functional.mse_loss)
+        >>> whole = copy.deepcopy(model)
+        >>> torch.nn.functional.mse_loss(whole(x), y).backward()
+        >>> torch.allclose(model.weight.grad, whole.weight.grad, atol=1e-6)  # the one-big-batch gradient
+        True
+
+    See also :func:`icml22dl.train.fit` with ``chunk_size``, which accumulates the same weighted
+    chunk losses inside the library's training loop.
 
     References:
         S. Jelassi, Y. Li. Towards understanding how momentum improves generalization in deep
@@ -64,8 +74,7 @@ def full_batch_grad(
     if isinstance(getattr(loader, "sampler", None), torch.utils.data.RandomSampler):
         raise ValueError("loader must iterate in a fixed order, got a DataLoader with shuffle=True")
     total = _count_examples(loader) if num_examples is None else num_examples
-    if not isinstance(total, int) or total < 1:
-        raise ValueError(f"num_examples must be an integer in [1, inf), got {total!r}")
+    check_int("num_examples", total, low=1)
 
     model.zero_grad(set_to_none=True)
     weighted_losses: list[Tensor] = []

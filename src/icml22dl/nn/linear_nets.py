@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from icml22dl.validation import check_choice, check_int, check_number
+
 __all__ = [
     "DeepLinearNet",
     "DiagonalGDResult",
@@ -31,10 +33,13 @@ __all__ = [
 ]
 
 
-def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+def _widths(widths: Sequence[int]) -> tuple[int, ...]:
+    """``widths`` as a tuple, validated: at least two positive integers ``(d_0, ..., d_N)``."""
     widths = tuple(widths)
-    if len(widths) < 2 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
-        raise ValueError(f"widths must be at least two positive integers (d_0, ..., d_N), got {widths!r}")
+    if len(widths) < 2:
+        raise ValueError(f"widths={widths!r} must be at least two positive integers (d_0, ..., d_N)")
+    for j, w in enumerate(widths):
+        check_int(f"widths[{j}]", w, low=1)
     return widths
 
 
@@ -78,9 +83,9 @@ class DeepLinearNet(nn.Module):
         dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__()
-        self.widths = _check_widths(widths)
-        if init_std is not None and not init_std >= 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std!r}")
+        self.widths = _widths(widths)
+        if init_std is not None:
+            check_number("init_std", init_std, low=0.0)
         self.layers = nn.ModuleList()
         for d_in, d_out in zip(self.widths[:-1], self.widths[1:]):
             layer = nn.Linear(d_in, d_out, bias=bias, dtype=dtype)
@@ -95,16 +100,19 @@ class DeepLinearNet(nn.Module):
     def depth(self) -> int:
         return len(self.layers)
 
+    def _linears(self) -> list[nn.Linear]:
+        return [layer for layer in self.layers if isinstance(layer, nn.Linear)]
+
     def weights(self) -> list[Tensor]:
         """The factors ``[W_1, ..., W_N]`` (detached copies)."""
-        return [layer.weight.detach().clone() for layer in self.layers]
+        return [layer.weight.detach().clone() for layer in self._linears()]
 
     @torch.no_grad()
     def set_weights(self, weights: Sequence[Tensor]) -> DeepLinearNet:
         """Load factors ``[W_1, ..., W_N]`` (shapes must match the widths); returns self."""
         if len(weights) != self.depth:
             raise ValueError(f"weights must hold {self.depth} factors, got {len(weights)}")
-        for j, (layer, w) in enumerate(zip(self.layers, weights)):
+        for j, (layer, w) in enumerate(zip(self._linears(), weights)):
             if tuple(w.shape) != tuple(layer.weight.shape):
                 raise ValueError(f"weights[{j}] has shape {tuple(w.shape)}, expected {tuple(layer.weight.shape)}")
             layer.weight.copy_(w)
@@ -112,8 +120,9 @@ class DeepLinearNet(nn.Module):
 
     def end_to_end(self) -> Tensor:
         """The product ``W_N ... W_1`` of shape ``(d_N, d_0)``."""
-        product = self.layers[0].weight
-        for layer in self.layers[1:]:
+        linears = self._linears()
+        product = linears[0].weight
+        for layer in linears[1:]:
             product = layer.weight @ product
         return product
 
@@ -155,17 +164,19 @@ def balanced_rank_one_init(
     Example:
         >>> ws = balanced_rank_one_init((6, 1, 5), 0.05, torch.ones(5, dtype=torch.float64),
         ...                             torch.ones(6, dtype=torch.float64))
-        >>> float(torch.linalg.matrix_norm(ws[1] @ ws[0], ord=2))  # doctest: +ELLIPSIS
-        0.05...
+        >>> round(float(torch.linalg.matrix_norm(ws[1] @ ws[0], ord=2)), 12)
+        0.05
+        >>> balance_drift(ws) < 1e-15
+        True
 
     References:
         Chen, Lin & Zhang (ICML 2022), balanced initialisation W_{j+1}^T W_{j+1} = W_j W_j^T
-        (after Arora et al. 2018); the construction is ours (card 07, section 1).
+        (after Arora et al. 2018); the construction is the project's
+        (docs/papers/deep_linear.md#method).
     """
-    widths = _check_widths(widths)
+    widths = _widths(widths)
     n = len(widths) - 1
-    if not s0 > 0:
-        raise ValueError(f"s0 must be > 0, got {s0!r}")
+    check_number("s0", s0, low=0.0, low_inclusive=False)
     if u.shape != (widths[-1],) or v.shape != (widths[0],):
         raise ValueError(
             f"u must have shape ({widths[-1]},) and v ({widths[0]},); got {tuple(u.shape)}, {tuple(v.shape)}"
@@ -197,6 +208,16 @@ def balance_drift(weights: Sequence[Tensor]) -> float:
 
     Returns:
         The largest Frobenius norm over ``j = 1 .. N-1`` (0.0 for ``N = 1``).
+
+    Example:
+        >>> balance_drift([torch.ones(1, 2), torch.ones(3, 1)])  # |W_2^T W_2 - W_1 W_1^T| = |3 - 2|
+        1.0
+        >>> balance_drift([torch.ones(1, 2), torch.ones(2, 1)])  # balanced: 2 = 2
+        0.0
+
+    References:
+        Arora, Cohen, Hazan (ICML 2018), the conserved quantities of gradient flow on linear
+        factors; Chen, Lin & Zhang (ICML 2022), balanced initialisation.
     """
     drift = 0.0
     for w, w_next in zip(weights[:-1], weights[1:]):
@@ -223,6 +244,16 @@ def factor_gradients(weights: Sequence[Tensor], target: Tensor) -> tuple[list[Te
 
     Returns:
         ``(grads, W, loss)``: the gradients, the end-to-end matrix and the loss.
+
+    Example:
+        >>> w1, w2 = torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0], [0.0]])
+        >>> grads, W, loss = factor_gradients([w1, w2], torch.zeros(2, 2))
+        >>> loss, grads[0].tolist(), grads[1].tolist()  # L = 1/2 ||[[2, 0], [0, 0]]||^2
+        (2.0, [[4.0, 0.0]], [[2.0], [0.0]])
+
+    References:
+        Arora, Cohen, Hazan (ICML 2018), the gradient of a product of factors; Chen, Lin &
+        Zhang (ICML 2022), the quadratic loss.
     """
     n = len(weights)
     prefix = [weights[0]]  # prefix[j] = W_{j+1} ... W_1 (0-based: W_j ... W_0)
@@ -241,7 +272,27 @@ def factor_gradients(weights: Sequence[Tensor], target: Tensor) -> tuple[list[Te
 
 @dataclass
 class FlowResult:
-    """Recorded trajectory of :func:`factor_flow` (one row per recorded time)."""
+    """Recorded trajectory of :func:`factor_flow` (one row per recorded time).
+
+    Attributes:
+        times: recorded times ``(T,)``.
+        loss: ``1/2 ||W(t) - Z||_F^2`` ``(T,)``.
+        top_singular_value: the largest singular value of ``W(t)`` ``(T,)``.
+        balance_drift: :func:`balance_drift` of the factors ``(T,)``.
+        products: ``W(t)`` stacked, ``(T, d_N, d_0)``.
+        weights: the final factors.
+
+    Example:
+        >>> z = torch.eye(2, dtype=torch.float64)
+        >>> ws = [torch.eye(2, dtype=torch.float64)]  # already at the target
+        >>> flow = factor_flow(ws, z, 1.0, 0.5)
+        >>> flow.times.tolist(), flow.loss.tolist()
+        ([0.0, 0.5, 1.0], [0.0, 0.0, 0.0])
+
+    References:
+        Chen, Lin & Zhang (ICML 2022): the quantities tracked along gradient flow
+        (docs/papers/deep_linear.md#method).
+    """
 
     times: Tensor
     loss: Tensor
@@ -260,8 +311,8 @@ def factor_flow(
         L(W_1, \dots, W_N) = \tfrac12 \| W_N \cdots W_1 - Z \|_F^2
 
     ``method="rk4"`` is the classical fourth-order Runge-Kutta scheme with step ``dt`` (the
-    reference of card 07: it conserves balance to ``O(dt^4)``); ``method="gd"`` is explicit
-    Euler, i.e. gradient descent with step size ``dt``.
+    reference integrator of docs/papers/deep_linear.md#method: it conserves balance to
+    ``O(dt^4)``); ``method="gd"`` is explicit Euler, i.e. gradient descent with step size ``dt``.
 
     Args:
         weights: initial factors ``[W_1, ..., W_N]`` (not modified).
@@ -283,19 +334,20 @@ def factor_flow(
         2.0
 
     References:
-        Chen, Lin & Zhang (ICML 2022): gradient flow on the factors; card 07 (RK4 reference).
+        Chen, Lin & Zhang (ICML 2022): gradient flow on the factors, integrated by RK4 as in
+        docs/papers/deep_linear.md#method.
     """
-    if method not in ("rk4", "gd"):
-        raise ValueError(f"method must be 'rk4' or 'gd', got {method!r}")
-    if not dt > 0:
-        raise ValueError(f"dt must be > 0, got {dt!r}")
-    if not T >= 0:
-        raise ValueError(f"T must be >= 0, got {T!r}")
-    if not isinstance(record_every, int) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    check_choice("method", method, ("rk4", "gd"))
+    check_number("dt", dt, low=0.0, low_inclusive=False)
+    check_number("T", T, low=0.0)
+    check_int("record_every", record_every, low=1)
     steps = int(round(T / dt))
     ws = [w.detach().clone() for w in weights]
-    times, losses, tops, drifts, products = [], [], [], [], []
+    times: list[float] = []
+    losses: list[float] = []
+    tops: list[float] = []
+    drifts: list[float] = []
+    products: list[Tensor] = []
 
     def record(step: int) -> None:
         product = _product(ws)
@@ -359,10 +411,8 @@ class DiagonalLinearNet(nn.Module):
 
     def __init__(self, d: int, alpha: float, dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        if not isinstance(d, int) or d < 1:
-            raise ValueError(f"d must be an integer >= 1, got {d!r}")
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha!r}")
+        check_int("d", d, low=1)
+        check_number("alpha", alpha, low=0.0, low_inclusive=False)
         self.u = nn.Parameter(torch.full((d,), float(alpha), dtype=dtype))
         self.v = nn.Parameter(torch.full((d,), float(alpha), dtype=dtype))
 
@@ -381,6 +431,16 @@ class DiagonalGDResult:
     ``status`` is ``"converged"`` (loss below ``tol``), ``"max_steps"`` or ``"diverged"``
     (loss above ``diverge_at`` or not finite); ``losses`` holds the loss every
     ``record_every`` steps (``losses[0]`` at step 0).
+
+    Example:
+        >>> X = torch.eye(2, dtype=torch.float64); y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+        >>> r = diagonal_gd(X, y, 0.1, 0.5)
+        >>> r.status, torch.allclose(r.beta, r.u * r.u - r.v * r.v), r.final_loss < 1e-8
+        ('converged', True, True)
+
+    References:
+        Nacson, Ravichandran, Srebro & Soudry (ICML 2022): GD outcomes, divergence included
+        (docs/papers/step_size_bias.md#method).
     """
 
     beta: Tensor
@@ -432,16 +492,15 @@ def diagonal_gd(
 
     References:
         Nacson, Ravichandran, Srebro & Soudry, ICML 2022: GD on ``u*u - v*v`` with the square
-        loss; the loss normalisation ``1/(2N)`` and the invariant are card 13's (derived).
+        loss; the loss normalisation ``1/(2N)`` and the invariant are derived in
+        docs/papers/step_size_bias.md#method.
     """
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"X must be (N, d) and y (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha!r}")
-    if not eta > 0:
-        raise ValueError(f"eta must be > 0, got {eta!r}")
-    if not isinstance(max_steps, int) or max_steps < 0:
-        raise ValueError(f"max_steps must be an integer >= 0, got {max_steps!r}")
+    check_number("alpha", alpha, low=0.0, low_inclusive=False)
+    check_number("eta", eta, low=0.0, low_inclusive=False)
+    check_int("max_steps", max_steps, low=0)
+    check_int("record_every", record_every, low=1)
     n, d = X.shape
     u = torch.full((d,), float(alpha), dtype=X.dtype)
     v = u.clone()

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from icml22dl.validation import check_int
+
 __all__ = ["MLP"]
 
 
@@ -29,24 +31,28 @@ class MLP(nn.Module):
         ``forward(x)`` maps ``(B, ...)`` with ``in_features`` entries to ``(B, num_classes)``.
 
     Example:
+        >>> import torch
         >>> MLP(64, (128, 128, 128), 10)(torch.randn(4, 8, 8)).shape
         torch.Size([4, 10])
+        >>> sum(p.numel() for p in MLP(4, (3,), 2, batchnorm=False).parameters())  # 4*3+3 + 3*2+2
+        23
 
     References:
-        Card 02 (Vlaar & Frankle, ICML 2022) quick model: 64 -> 128 -> 128 -> 128 -> 10 with
-        BatchNorm on scikit-learn digits (our design).
+        The quick model of the interpolation experiment (Vlaar & Frankle, ICML 2022; our design,
+        docs/papers/interpolation.md#defaults): 64 -> 128 -> 128 -> 128 -> 10 with BatchNorm on
+        scikit-learn's digits; without BatchNorm, 784 -> 64 -> 10 is the quick model of the EFLD
+        experiment (docs/papers/efld.md#defaults).
     """
 
     def __init__(
         self, in_features: int, hidden: Sequence[int] = (128, 128, 128), num_classes: int = 10, batchnorm: bool = True
     ) -> None:
         super().__init__()
+        check_int("in_features", in_features, low=1)
+        for k, width in enumerate(hidden):
+            check_int(f"hidden[{k}]", width, low=1)
+        check_int("num_classes", num_classes, low=1)
         widths = [in_features, *hidden]
-        if any(not isinstance(w, int) or w < 1 for w in [*widths, num_classes]):
-            raise ValueError(
-                f"in_features, hidden and num_classes must be positive integers, got "
-                f"{in_features!r}, {tuple(hidden)!r}, {num_classes!r}"
-            )
         blocks = []
         for d_in, d_out in zip(widths[:-1], widths[1:]):
             layers: list[nn.Module] = [nn.Linear(d_in, d_out)]

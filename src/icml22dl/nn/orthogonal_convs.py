@@ -16,10 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from icml22dl.validation import check_int
 
-def _check_channels(channels: int, kernel_size: int) -> None:
-    if channels < 1 or kernel_size < 1:
-        raise ValueError(f"channels={channels} and kernel_size={kernel_size} must be >= 1")
+__all__ = ["CayleyConv2d", "RKOConv2d", "SOCConv2d"]
+
+
+def _check_channels(channels: int, kernel_size: int, name: str = "channels") -> None:
+    check_int(name, channels, low=1)
+    check_int("kernel_size", kernel_size, low=1)
 
 
 class CayleyConv2d(nn.Module):
@@ -31,6 +35,12 @@ class CayleyConv2d(nn.Module):
     Args:
         channels: C; kernel_size: k (the kernel lives in an n x n circular grid);
         generator: torch generator of the initial kernel.
+
+    Example:
+        >>> conv = CayleyConv2d(4, 3, generator=torch.Generator().manual_seed(0))
+        >>> x = torch.randn(2, 4, 8, 8)
+        >>> bool(torch.allclose(conv(x).norm(), x.norm(), rtol=1e-5))  # norm-preserving
+        True
 
     References:
         Trockman & Kolter, Orthogonalizing convolutional layers with the Cayley transform
@@ -70,6 +80,12 @@ class SOCConv2d(nn.Module):
         channels: C; kernel_size: k (odd); terms: Taylor terms in training mode (official 5 in
         training; ``eval_terms`` in eval mode, official 10); generator: torch generator.
 
+    Example:
+        >>> conv = SOCConv2d(4, 3, generator=torch.Generator().manual_seed(0)).eval()
+        >>> x = torch.randn(2, 4, 8, 8)
+        >>> bool(abs(conv(x).norm() / x.norm() - 1) < 0.05)  # orthogonal up to the truncation
+        True
+
     References:
         Singla & Feizi, Skew orthogonal convolutions (ICML 2021), singlasahil14/SOC.
     """
@@ -84,13 +100,16 @@ class SOCConv2d(nn.Module):
     ) -> None:
         super().__init__()
         _check_channels(channels, kernel_size)
+        check_int("terms", terms, low=1)
+        check_int("eval_terms", eval_terms, low=1)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size={kernel_size} must be odd")
         self.channels, self.kernel_size, self.terms, self.eval_terms = channels, kernel_size, terms, eval_terms
         std = 1 / math.sqrt(channels * kernel_size**2)
         self.weight = nn.Parameter(torch.randn(channels, channels, kernel_size, kernel_size, generator=generator) * std)
 
-    def skew_kernel(self, size: tuple[int, int]) -> torch.Tensor:
+    def skew_kernel(self, size: tuple[int, ...]) -> torch.Tensor:
+        """The skew-symmetric kernel ``W - flip(W^T)`` scaled to spectral norm about 1 at input ``size``."""
         s = self.weight - self.weight.transpose(0, 1).flip(2, 3)
         with torch.no_grad():
             v = torch.randn(
@@ -120,6 +139,16 @@ class RKOConv2d(nn.Module):
     """Reshaped-kernel orthogonalisation: the (C_out, C_in k^2) matrix of the kernel made
     orthonormal (polar factor), scaled by 1/k so the zero-padded conv is 1-Lipschitz.
 
+    Args:
+        in_channels, out_channels: channels; kernel_size: k (odd, "same" zero padding);
+        generator: torch generator of the initial kernel.
+
+    Example:
+        >>> conv = RKOConv2d(4, 4, 3, generator=torch.Generator().manual_seed(0))
+        >>> x = torch.randn(2, 4, 8, 8)
+        >>> bool(conv(x).norm() < 0.6 * x.norm())  # 1-Lipschitz but far from norm-preserving
+        True
+
     References:
         Cisse et al. (2017); Singla & Feizi (2021) "RKO" baseline (norm ratio about 1/k).
     """
@@ -128,7 +157,8 @@ class RKOConv2d(nn.Module):
         self, in_channels: int, out_channels: int, kernel_size: int = 3, generator: torch.Generator | None = None
     ) -> None:
         super().__init__()
-        _check_channels(in_channels, kernel_size)
+        _check_channels(in_channels, kernel_size, "in_channels")
+        check_int("out_channels", out_channels, low=1)
         self.kernel_size = kernel_size
         self.weight = nn.Parameter(
             torch.randn(out_channels, in_channels, kernel_size, kernel_size, generator=generator)
@@ -139,6 +169,3 @@ class RKOConv2d(nn.Module):
         u, _, vh = torch.linalg.svd(mat, full_matrices=False)
         kernel = (u @ vh).reshape(self.weight.shape) / self.kernel_size
         return F.conv2d(x, kernel, padding=self.kernel_size // 2)
-
-
-__all__ = ["CayleyConv2d", "RKOConv2d", "SOCConv2d"]

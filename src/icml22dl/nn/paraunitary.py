@@ -10,14 +10,17 @@ orthogonal to machine precision in the dtype it is built in. Strides act on the 
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from icml22dl.nn.init import haar_orthogonal
+from icml22dl.validation import check_choice, check_int, check_number
 
 INITS = ("permutation", "uniform", "identical", "reverse")
 PADDINGS = ("circular", "zeros")
@@ -56,6 +59,8 @@ class OrthogonalMatrix(nn.Module):
         Stiefel manifold; official code: geotorch, B expm(A - A^T) with a sampled base).
     """
 
+    base: torch.Tensor
+
     def __init__(
         self,
         n: int,
@@ -65,11 +70,10 @@ class OrthogonalMatrix(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if orthogonal_map not in MAPS:
-            raise ValueError(f"orthogonal_map={orthogonal_map!r} is not one of {MAPS}")
+        check_int("n", n, low=1)
+        check_choice("orthogonal_map", orthogonal_map, MAPS)
         columns = n if columns is None else columns
-        if not 0 <= columns <= n:
-            raise ValueError(f"columns={columns} must lie in [0, {n}]")
+        check_int("columns", columns, low=0, high=n)
         self.n, self.columns, self.orthogonal_map = n, columns, orthogonal_map
         self.A = nn.Parameter(torch.zeros(n, n))
         base = haar_orthogonal(n, generator) if base is None else base.to(torch.float64)
@@ -86,12 +90,12 @@ class OrthogonalMatrix(nn.Module):
             if (b.T @ b - eye).abs().max().item() > 100 * torch.finfo(self.base.dtype).eps:
                 self.base.copy_(_polar(b).to(self.base.dtype))
 
-    def _apply(self, fn, *args, **kwargs):  # noqa: D401 - torch hook
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> OrthogonalMatrix:  # torch hook
         super()._apply(fn, *args, **kwargs)
         self._reproject()
         return self
 
-    def _load_from_state_dict(self, *args, **kwargs):  # a float32 checkpoint loaded into float64
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:  # a float32 checkpoint loaded into float64
         super()._load_from_state_dict(*args, **kwargs)
         self._reproject()
 
@@ -142,7 +146,8 @@ class _AxisFactor(nn.Module):
         else:
             q0 = torch.eye(c, dtype=torch.float64)[torch.randperm(c, generator=generator)]
         self.q0 = OrthogonalMatrix(c, base=q0, orthogonal_map=orthogonal_map)
-        projections, right = [], None
+        projections: list[OrthogonalMatrix] = []
+        right = torch.eye(c, dtype=torch.float64)  # replaced by factor 2's base before any tie reads it
         for j in range(2, taps + 1):
             if init != "uniform" and j % 2 == 1:
                 # Left factor j tied to right factor j - 1 so that the delays cancel and the
@@ -177,8 +182,8 @@ class _ParaunitaryConvNd(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: int | Sequence[int],
-        stride=1,
-        dilation=1,
+        stride: int | Sequence[int] = 1,
+        dilation: int | Sequence[int] = 1,
         groups: int = 1,
         padding_mode: str = "circular",
         bias: bool = False,
@@ -191,8 +196,7 @@ class _ParaunitaryConvNd(nn.Module):
         d = self.dims
         k, s, dil = _tuple(kernel_size, d, "kernel_size"), _tuple(stride, d, "stride"), _tuple(dilation, d, "dilation")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive int")
+            check_int(name, value, low=1)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         for a in range(d):
@@ -200,12 +204,9 @@ class _ParaunitaryConvNd(nn.Module):
                 raise ValueError(f"stride={s} must divide kernel_size={k} on every axis")
             if s[a] > 1 and dil[a] > 1:
                 raise ValueError(f"stride={s} and dilation={dil} cannot both exceed 1 on one axis")
-        if padding_mode not in PADDINGS:
-            raise ValueError(f"padding_mode={padding_mode!r} is not one of {PADDINGS}")
-        if init not in INITS:
-            raise ValueError(f"init={init!r} is not one of {INITS}")
-        if tie not in TIES:
-            raise ValueError(f"tie={tie!r} is not one of {TIES}")
+        check_choice("padding_mode", padding_mode, PADDINGS)
+        check_choice("init", init, INITS)
+        check_choice("tie", tie, TIES)
         taps = tuple(k[a] // s[a] for a in range(d))
         if init != "uniform" and any(t % 2 == 0 for t in taps):
             raise ValueError(f"init={init!r} needs an odd kernel_size/stride on every axis (got {taps}); use 'uniform'")
@@ -229,8 +230,8 @@ class _ParaunitaryConvNd(nn.Module):
             return "square"
         return "column" if self.c_out_g > self.c_in_g else "row"
 
-    def _polyphase(self, system: nn.ModuleList) -> torch.Tensor:
-        factors = [axis() for axis in system]
+    def _polyphase(self, system: nn.Module) -> torch.Tensor:
+        factors = [axis() for axis in system.children()]
         if self.dims == 1:
             kernel = factors[0].permute(1, 2, 0)
         else:
@@ -282,8 +283,13 @@ class _ParaunitaryConvNd(nn.Module):
                 pads.append((kk - s, kk - s))
         return pads
 
-    def _conv(self, x, w, transpose: bool):
-        fn = {(1, False): F.conv1d, (2, False): F.conv2d, (1, True): F.conv_transpose1d, (2, True): F.conv_transpose2d}
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, transpose: bool) -> torch.Tensor:
+        fn: dict[tuple[int, bool], Callable[..., torch.Tensor]] = {
+            (1, False): F.conv1d,
+            (2, False): F.conv2d,
+            (1, True): F.conv_transpose1d,
+            (2, True): F.conv_transpose2d,
+        }
         return fn[(self.dims, transpose)](x, w, stride=self.stride, dilation=self.dilation, groups=self.groups)
 
     def _check_input(self, x: torch.Tensor, channels: int, name: str) -> None:
@@ -395,15 +401,15 @@ class ParaunitaryConv1d(_ParaunitaryConvNd):
 
 
 class _ParaunitaryConvTransposeNd(nn.Module):
-    conv_class = ParaunitaryConv2d
+    conv_class: type[_ParaunitaryConvNd] = ParaunitaryConv2d
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size,
-        stride=1,
-        dilation=1,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        dilation: int | Sequence[int] = 1,
         groups: int = 1,
         padding_mode: str = "circular",
         init: str = "permutation",
@@ -437,15 +443,42 @@ class _ParaunitaryConvTransposeNd(nn.Module):
 class ParaunitaryConvTranspose2d(_ParaunitaryConvTransposeNd):
     """Orthogonal transposed 2D convolution: the adjoint of a :class:`ParaunitaryConv2d`.
 
-    Upsamples by ``stride`` (orthogonal when in_channels = stride^2 out_channels); same args
-    as :class:`ParaunitaryConv2d` (without bias). References: Su et al., ICML 2022, Sec. 4.
+    Math: ``forward`` is ``K^T`` of the SC-Fac convolution ``K`` from ``out_channels`` to
+    ``in_channels``; it upsamples by ``stride`` and is orthogonal when
+    ``in_channels = stride^2 out_channels`` (its inverse is ``forward(y, reverse=True) = K y``).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, padding_mode, init,
+        orthogonal_map, generator: as in :class:`ParaunitaryConv2d` (no bias).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> up = ParaunitaryConvTranspose2d(16, 4, 2, stride=2, init="uniform", generator=g)
+        >>> x = torch.randn(1, 16, 4, 4, dtype=torch.float64)
+        >>> y = up.double()(x)
+        >>> y.shape, bool(torch.allclose(y.norm(), x.norm()))
+        (torch.Size([1, 4, 8, 8]), True)
+
+    References:
+        Su, Byeon & Huang, ICML 2022, Sec. 4 (transposed and strided orthogonal convolutions
+        from the same paraunitary factorisation).
     """
 
     conv_class = ParaunitaryConv2d
 
 
 class ParaunitaryConvTranspose1d(_ParaunitaryConvTransposeNd):
-    """Orthogonal transposed 1D convolution: the adjoint of a :class:`ParaunitaryConv1d`."""
+    """Orthogonal transposed 1D convolution: the adjoint of a :class:`ParaunitaryConv1d`.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> up = ParaunitaryConvTranspose1d(4, 2, 2, stride=2, init="uniform", generator=g)
+        >>> up(torch.zeros(1, 4, 5)).shape
+        torch.Size([1, 2, 10])
+
+    References:
+        Su, Byeon & Huang, ICML 2022, Sec. 4.
+    """
 
     conv_class = ParaunitaryConv1d
 
@@ -478,8 +511,8 @@ class OrthogonalLinear(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"in_features={in_features} and out_features={out_features} must be >= 1")
+        check_int("in_features", in_features, low=1)
+        check_int("out_features", out_features, low=1)
         self.in_features, self.out_features = in_features, out_features
         self.q = OrthogonalMatrix(max(in_features, out_features), orthogonal_map=orthogonal_map, generator=generator)
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
@@ -513,8 +546,7 @@ class GroupSort(nn.Module):
 
     def __init__(self, group_size: int = 2, dim: int = 1) -> None:
         super().__init__()
-        if group_size < 2:
-            raise ValueError(f"group_size={group_size} must be >= 2")
+        check_int("group_size", group_size, low=2)
         self.group_size, self.dim = group_size, dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -551,8 +583,7 @@ class LipschitzAvgPool2d(nn.Module):
 
     def __init__(self, kernel_size: int) -> None:
         super().__init__()
-        if kernel_size < 1:
-            raise ValueError(f"kernel_size={kernel_size} must be >= 1")
+        check_int("kernel_size", kernel_size, low=1)
         self.kernel_size = kernel_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -564,6 +595,11 @@ class ConvexSkip(nn.Module):
 
     Args:
         branch: f (1-Lipschitz, same output shape as input); init: initial a (s = sigmoid(a)).
+
+    Example:
+        >>> skip = ConvexSkip(nn.Identity(), init=0.0)  # s = 1/2: y = x/2 + f(x)/2
+        >>> skip(torch.tensor([2.0]))
+        tensor([2.], grad_fn=<AddBackward0>)
 
     References:
         Su et al., ICML 2022, Sec. 6 (convex-combination skip of the orthogonal ResNets).
@@ -588,15 +624,67 @@ def multi_margin_hinge(logits: torch.Tensor, target: torch.Tensor, margin: float
     Returns:
         The scalar loss (equals ``F.multi_margin_loss(logits, target, margin=m)``).
 
+    Example:
+        >>> multi_margin_hinge(torch.tensor([[2.0, 1.8, 0.0]]), torch.tensor([0]), margin=0.5)  # (0.3 + 0) / 3
+        tensor(0.1000)
+
     References:
         Su et al., ICML 2022 (official ``train.py``: multi-margin hinge, margin 0.5).
     """
     if logits.ndim != 2:
         raise ValueError(f"logits must be (B, C), got shape {tuple(logits.shape)}")
+    check_number("margin", margin, low=0.0)
     correct = logits.gather(1, target[:, None])
     terms = (margin - correct + logits).clamp_min(0)
     terms = terms.scatter(1, target[:, None], 0.0)
     return terms.sum(dim=1).mean() / logits.shape[1]
+
+
+def paraunitary_variants(channels: int) -> list[dict[str, Any]]:
+    """Keyword arguments of every :class:`ParaunitaryConv2d` variant of the exactness sweep, for ``channels`` inputs.
+
+    The product kernel size 1-5 x stride 1/2 x dilation 1/2 x padding circular/zeros x groups
+    1/2 x output ratio, keeping the valid combinations (the stride divides the kernel size,
+    stride and dilation not both above 1, no dilation of a 1 x 1 kernel);
+    ``out_channels = r s^2 channels`` with ``r`` in {1 (square), 1/2 (row-orthogonal),
+    2 (column-orthogonal)}.
+
+    Args:
+        channels: in_channels (>= 4 and even, so that groups 2 and ratio 1/2 divide).
+
+    Returns:
+        A list of keyword dicts (132 variants).
+
+    Example:
+        >>> variants = paraunitary_variants(8)
+        >>> len(variants), sorted({v["out_channels"] for v in variants})
+        (132, [4, 8, 16, 32, 64])
+
+    References:
+        Su, Byeon & Huang, ICML 2022, Sec. 3-4 (every stride, dilation, group and shape variant
+        is orthogonal by construction); docs/papers/paraunitary.md#claim-and-thresholds.
+    """
+    check_int("channels", channels, low=4)
+    if channels % 2:
+        raise ValueError(f"channels={channels} must be even (the sweep uses groups 2)")
+    out = []
+    for k, s, d, pad, g, ratio in itertools.product(
+        range(1, 6), (1, 2), (1, 2), ("circular", "zeros"), (1, 2), (1.0, 0.5, 2.0)
+    ):
+        if k % s or (s > 1 and d > 1) or (d > 1 and k == 1):
+            continue
+        out.append(
+            dict(
+                kernel_size=k,
+                stride=s,
+                dilation=d,
+                padding_mode=pad,
+                groups=g,
+                in_channels=channels,
+                out_channels=int(channels * s * s * ratio),
+            )
+        )
+    return out
 
 
 __all__ = [
@@ -611,4 +699,5 @@ __all__ = [
     "ParaunitaryConvTranspose1d",
     "ParaunitaryConvTranspose2d",
     "multi_margin_hinge",
+    "paraunitary_variants",
 ]

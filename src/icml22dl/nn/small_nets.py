@@ -6,21 +6,38 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from icml22dl.validation import check_int
+
 
 class SmallConvNet(nn.Module):
     """conv(1->16, 4x4, s2, p1) - ReLU - conv(16->32, same) - ReLU - FC(32 (H/4)(W/4) -> 100) - ReLU - FC(100 -> C).
 
     The small MNIST model of Wong & Kolter / Madry-style adversarial-training baselines, used
-    by the ``acg`` quick check (card 09). Inputs are images in [0, 1].
+    by the ``acg`` quick check. Inputs are images in [0, 1]; default torch initialisation
+    (from the global generator: seed it around the construction).
 
     Args:
         in_channels: image channels (MNIST 1).
         num_classes: output classes.
         image_size: side of the square input (28: FC input 1568).
+
+    Example:
+        >>> import torch
+        >>> net = SmallConvNet()
+        >>> net(torch.rand(2, 1, 28, 28)).shape, sum(p.numel() for p in net.parameters())
+        (torch.Size([2, 10]), 166406)
+
+    References:
+        Wong & Kolter, "Provable defenses against adversarial examples via the convex outer
+        adversarial polytope", ICML 2018 (the MNIST model: two 4 x 4 stride-2 convs, FC 100);
+        docs/papers/acg.md#defaults.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> None:
         super().__init__()
+        check_int("in_channels", in_channels, low=1)
+        check_int("num_classes", num_classes, low=1)
+        check_int("image_size", image_size, low=4)
         if image_size % 4:
             raise ValueError(f"image_size={image_size} must be divisible by 4")
         side = image_size // 4
@@ -44,6 +61,19 @@ class MLPClassifier(nn.Module):
 
     Args:
         sizes: input dimension, hidden widths..., number of classes (at least 2 entries).
+
+    Example:
+        >>> import torch
+        >>> model = MLPClassifier([64, 512, 512, 10])
+        >>> model(torch.zeros(5, 8, 8)).shape
+        torch.Size([5, 10])
+        >>> sum(isinstance(m, nn.Linear) for m in model.modules())
+        3
+
+    References:
+        The quick-scale networks of two papers: SOP (Liu et al., ICML 2022) on 8x8 digits,
+        64-512-512-10 (docs/papers/sop.md#defaults); Adai (Xie et al., ICML 2022) on MNIST,
+        784-128-10 (docs/papers/adai.md#defaults). PyTorch's default ``nn.Linear`` init.
     """
 
     def __init__(self, sizes: Sequence[int]) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from icml22dl.validation import check_choice, check_int, check_number, check_positive
+
 Map = Callable[[torch.Tensor], torch.Tensor]
 STOP_MODES = ("rel", "abs")
 
@@ -32,6 +34,14 @@ class SolverInfo:
         abs_lowest, rel_lowest: residual of the returned iterate.
         converged: whether the stop criterion was met.
         reason: ``"converged"``, ``"max_iter"``, ``"nonfinite"`` or ``"singular"``.
+
+    Example:
+        >>> _, info = fixed_point(lambda z: 0.5 * z, torch.ones(1, 2), tol=1e-3)
+        >>> info.converged, info.reason, info.steps == len(info.rel_trace)
+        (True, 'converged', True)
+
+    References: the statistics locuslab/deq's solvers return (``nstep``, ``abs_trace``,
+    ``rel_trace``, ``lowest``).
     """
 
     steps: int = 0
@@ -52,20 +62,18 @@ class SolverInfo:
         }
 
 
-def _check(max_iter: int, tol: float, stop_mode: str) -> None:
-    if max_iter < 1:
-        raise ValueError(f"max_iter={max_iter} must be >= 1")
-    if not tol > 0:
-        raise ValueError(f"tol={tol} must be > 0")
-    if stop_mode not in STOP_MODES:
-        raise ValueError(f"stop_mode={stop_mode!r} is not one of {STOP_MODES}")
+def _validate(max_iter: int, tol: float, stop_mode: str) -> None:
+    check_int("max_iter", max_iter, low=1)
+    check_positive("tol", tol)
+    check_choice("stop_mode", stop_mode, STOP_MODES)
 
 
 class _Tracker:
     """Keeps the lowest-residual iterate and the traces; decides when to stop."""
 
     def __init__(self, tol: float, stop_mode: str, per_example: bool = False) -> None:
-        self.tol, self.stop_mode, self.info, self.best = tol, stop_mode, SolverInfo(), None
+        self.tol, self.stop_mode, self.info = tol, stop_mode, SolverInfo()
+        self.best: torch.Tensor | None = None
         self.per_example = per_example
 
     def update(self, z: torch.Tensor, fz: torch.Tensor) -> bool:
@@ -119,7 +127,7 @@ def fixed_point(
     References:
         torchdeq 0.1.0 ``fixed_point_iter`` (defaults 40 iterations, f_tol 1e-3, stop 'abs').
     """
-    _check(max_iter, tol, stop_mode)
+    _validate(max_iter, tol, stop_mode)
     tracker, z = _Tracker(tol, stop_mode, per_example), z0
     for step in range(1, max_iter + 1):
         fz = f(z)
@@ -172,13 +180,10 @@ def anderson(
         Walker & Ni (2011); locuslab/deq ``anderson`` (m = 6, lam = 1e-4, beta = 1.0, threshold 50,
         eps 1e-3, stop_mode 'rel'); torchdeq 0.1.0 ``anderson``.
     """
-    _check(max_iter, tol, stop_mode)
-    if m < 1:
-        raise ValueError(f"m={m} must be >= 1")
-    if not lam > 0:
-        raise ValueError(f"lam={lam} must be > 0")
-    if not 0 < beta <= 1:
-        raise ValueError(f"beta={beta} must lie in (0, 1]")
+    _validate(max_iter, tol, stop_mode)
+    check_int("m", m, low=1)
+    check_positive("lam", lam)
+    check_number("beta", beta, low=0.0, high=1.0, low_inclusive=False)
     shape, bsz = z0.shape, z0.shape[0]
     d = z0[0].numel()
     X = z0.new_zeros(bsz, m, d)
@@ -252,7 +257,7 @@ def broyden(
     References:
         Broyden (1965); locuslab/deq ``broyden(f, x0, threshold, eps=1e-3, stop_mode="rel", ls=False)``.
     """
-    _check(max_iter, tol, stop_mode)
+    _validate(max_iter, tol, stop_mode)
     shape, bsz = z0.shape, z0.shape[0]
     d = z0[0].numel()
     tracker = _Tracker(tol, stop_mode, per_example)
@@ -317,9 +322,13 @@ SOLVERS: dict[str, Callable[..., tuple[torch.Tensor, SolverInfo]]] = {
 
 
 def get_solver(name: str) -> Callable[..., tuple[torch.Tensor, SolverInfo]]:
-    """The solver registered as ``name`` (``anderson``, ``broyden``, ``fixed_point``)."""
-    if name not in SOLVERS:
-        raise ValueError(f"solver={name!r} is not one of {tuple(SOLVERS)}")
+    """The solver registered as ``name`` (``anderson``, ``broyden``, ``fixed_point``).
+
+    Example:
+        >>> get_solver("anderson") is anderson
+        True
+    """
+    check_choice("solver", name, tuple(SOLVERS))
     return SOLVERS[name]
 
 

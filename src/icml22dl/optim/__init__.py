@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from icml22dl.optim.adai import Adai, AdaiV2, AdaiW
 from icml22dl.optim.efld import EFLD, SGLD, NoisySignSGD, QuantizedSGD
 from icml22dl.optim.momentum import EMAMomentum
+from icml22dl.optim.schedules import PiecewiseLinearLR
 from icml22dl.registry import Registry
 
 __all__ = [
@@ -18,6 +21,7 @@ __all__ = [
     "NoisySignSGD",
     "QuantizedSGD",
     "EMAMomentum",
+    "PiecewiseLinearLR",
     "OPTIMIZERS",
     "get_optimizer",
     "list_optimizers",
@@ -25,12 +29,16 @@ __all__ = [
 ]
 
 
-def _check_optimizer(cls: type[torch.optim.Optimizer]) -> None:
+#: An optimizer class, typed by how it is called: ``cls(params, lr=..., **hyper_parameters)``.
+OptimizerClass = Callable[..., torch.optim.Optimizer]
+
+
+def _check_optimizer(cls: OptimizerClass) -> None:
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ValueError(f"cls must be a torch.optim.Optimizer subclass, got {cls!r}")
 
 
-OPTIMIZERS: Registry[type[torch.optim.Optimizer]] = Registry("optimizer", _check_optimizer)
+OPTIMIZERS: Registry[OptimizerClass] = Registry("optimizer", _check_optimizer)
 register_optimizer = OPTIMIZERS.register
 list_optimizers = OPTIMIZERS.list
 get_optimizer = OPTIMIZERS.get

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import _default_to_fused_or_foreach
+
+from icml22dl.validation import check_number
 
 __all__ = ["Adai", "AdaiV2", "AdaiW"]
 
@@ -127,9 +128,11 @@ class Adai(torch.optim.Optimizer):
         foreach: Use foreach kernels; None picks them where torch.optim would (CUDA).
 
     Example:
-        >>> model = torch.nn.Linear(4, 1)
-        >>> opt = Adai(model.parameters(), lr=0.5)
-        >>> model(torch.ones(2, 4)).sum().backward(); opt.step()
+        >>> p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = Adai([p], lr=0.5)
+        >>> (p**2).sum().backward(); opt.step()  # the first step is SGD's: p - 0.5 * 2 p = 0
+        >>> torch.allclose(p, torch.zeros(2), atol=1e-5)
+        True
 
     References:
         Z. Xie, X. Wang, H. Zhang, I. Sato, M. Sugiyama. Adaptive Inertia: Disentangling the
@@ -170,8 +173,14 @@ class Adai(torch.optim.Optimizer):
             group.setdefault("dampening", 1.0)
             group.setdefault("decoupled", False)
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One Adai step over every parameter of every group that has a gradient.
 
         Args:
@@ -305,7 +314,7 @@ class Adai(torch.optim.Optimizer):
         """P <- P (1 - a); theta <- theta + step * m / (1 - P) (1 - P written over a if ``reuse``)."""
         _grouped(ops.addcmul_, prods, prods, inertia, [-1.0] * len(prods), foreach=foreach)
         if reuse:
-            ones = {}
+            ones: dict[tuple[torch.device, torch.dtype], Tensor] = {}
             for prod, a in zip(prods, inertia):
                 one = ones.setdefault((prod.device, prod.dtype), torch.ones((), dtype=prod.dtype, device=prod.device))
                 torch.add(one, prod, alpha=-1.0, out=a)  # 1 - P, into the free scratch buffer
@@ -338,26 +347,28 @@ def _grouped(fn: Callable[..., Any], *lists: Any, foreach: bool) -> Any:
 
 def _check_hyper(lr: float, betas: tuple[float, float], eps: float, weight_decay: float, dampening: float) -> None:
     """Raise a ValueError naming the first invalid hyper-parameter, its value and the allowed range."""
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0.0):
-        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-    if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta0, beta2), got {betas!r}")
-    if not (math.isfinite(betas[0]) and betas[0] >= 0.0):
-        raise ValueError(f"betas[0] (beta0) must be >= 0, got {betas[0]!r}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"betas[1] (beta2) must lie in [0, 1), got {betas[1]!r}")
-    if not 0.0 < eps < 1.0:
-        raise ValueError(f"eps (the inertia cap) must lie in (0, 1), got {eps!r}")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0.0):
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    if not (math.isfinite(dampening) and dampening < 1.5):
-        raise ValueError(f"dampening must be < 1.5 (the exponent 1/(3-2d) needs 3-2d > 0), got {dampening!r}")
+    check_number("lr", lr, low=0.0)
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas={betas!r} has the wrong type: expected a pair (beta0, beta2)")
+    check_number("betas[0] (beta0)", betas[0], low=0.0)
+    check_number("betas[1] (beta2)", betas[1], low=0.0, high=1.0, high_inclusive=False)
+    check_number("eps (the inertia cap)", eps, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    check_number("weight_decay", weight_decay, low=0.0)
+    # The exponent 1/(3 - 2d) of the inertia needs 3 - 2d > 0.
+    check_number("dampening", dampening, high=1.5, high_inclusive=False)
 
 
 class AdaiW(Adai):
     r"""AdaiW: :class:`Adai` with decoupled weight decay, :math:`\theta \leftarrow \theta(1-\eta\lambda)`.
 
     Same arguments as :class:`Adai` except that ``decoupled`` defaults to True.
+
+    Example:
+        >>> p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = AdaiW([p], lr=0.5, weight_decay=0.1)
+        >>> (p**2).sum().backward(); opt.step()  # p (1 - 0.05) - 0.5 * 2 p
+        >>> torch.allclose(p, torch.tensor([-0.05, 0.1]), atol=1e-5)
+        True
 
     References:
         Xie et al., ICML 2022, Algorithm 2 (AdaiW); official ``Adai(decoupled=True)``.
@@ -384,6 +395,16 @@ class AdaiV2(Adai):
     :math:`\beta_1 = \operatorname{clip}(1-\beta_0 (\hat v/\bar v)^{1/(3-2d)}, 0, 1-\epsilon)`,
     :math:`m \leftarrow \beta_1 m + (1-\beta_1)^d g`, :math:`\theta \leftarrow \theta -
     \eta \beta_0^{1-d} m/(1-P)`; ``d = 1`` is AdaiW.
+
+    Example:
+        >>> a = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> b = torch.nn.Parameter(a.detach().clone())
+        >>> opts = AdaiV2([a], lr=0.5, weight_decay=0.1), AdaiW([b], lr=0.5, weight_decay=0.1)
+        >>> for _ in range(3):
+        ...     for p, opt in zip((a, b), opts):
+        ...         opt.zero_grad(); (p**2).sum().backward(); opt.step()
+        >>> torch.equal(a, b)  # d = 1 is AdaiW
+        True
 
     References:
         Official code zeke-xie/adaptive-inertia-adai, ``AdaiV2`` (defaults: decoupled, d = 1).

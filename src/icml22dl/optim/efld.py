@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor
+
+from icml22dl.validation import check_choice, check_int, check_number
 
 __all__ = ["EFLD", "FAMILIES", "NoisySignSGD", "QuantizedSGD", "SGLD", "efld_grid", "sample_efld_noise"]
 
@@ -27,12 +29,19 @@ def efld_grid(levels: int | Sequence[float]) -> tuple[float, ...]:
 
     Raises:
         ValueError: If ``levels`` is not a positive integer or a valid sequence.
+
+    Example:
+        >>> efld_grid(1), efld_grid(2), efld_grid([1, -1])
+        ((-1.0, 0.0, 1.0), (-1.0, -0.5, 0.0, 0.5, 1.0), (-1.0, 1.0))
+
+    References:
+        Banerjee et al., ICML 2022, the quantised-SGD example of EFLD (a uniform base measure on
+        a finite grid); the grid {-1, 0, 1} is this library's default (docs/papers/efld.md#defaults).
     """
     if isinstance(levels, bool):
         raise ValueError(f"levels must be an int >= 1 or a sequence of values, got {levels!r}")
     if isinstance(levels, int):
-        if levels < 1:
-            raise ValueError(f"levels must be an int >= 1 or a sequence of values, got {levels!r}")
+        check_int("levels", levels, low=1)
         return tuple(j / levels for j in range(-levels, levels + 1))
     values = tuple(sorted(float(v) for v in levels))
     if len(values) < 2 or len(set(values)) != len(values) or not all(math.isfinite(v) for v in values):
@@ -64,6 +73,16 @@ def sample_efld_noise(
 
     Returns:
         :math:`\xi`, a tensor shaped like ``grad``.
+
+    Example:
+        >>> g = torch.tensor([0.5, -2.0])
+        >>> xi = sample_efld_noise(g.expand(20000, 2), "sign", 1.0, None, torch.Generator().manual_seed(0))
+        >>> torch.allclose(xi.mean(0), torch.tanh(g), atol=0.03)  # E xi = grad psi(alpha g) = tanh(alpha g)
+        True
+
+    References:
+        Banerjee et al., ICML 2022, Sec. 3: the EFLD noise :math:`p_\psi(\xi; \alpha g)` and its
+        Gaussian, sign and quantised examples.
     """
     if family == "gaussian":
         noise = torch.randn(grad.shape, generator=generator, dtype=grad.dtype, device=grad.device)
@@ -97,7 +116,7 @@ def sample_efld_noise(
             if j + 1 < len(grid) - 1:
                 cumulative.add_(weights[j + 1])
         return xi
-    raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    raise ValueError(f"family={family!r} is not allowed: choose one of {list(FAMILIES)}")
 
 
 class EFLD(torch.optim.Optimizer):
@@ -131,9 +150,11 @@ class EFLD(torch.optim.Optimizer):
         maximize: Ascend instead of descend.
 
     Example:
-        >>> model = torch.nn.Linear(4, 1)
-        >>> opt = EFLD(model.parameters(), lr=0.05, family="sign", alpha=2.0, seed=0)
-        >>> model(torch.ones(2, 4)).sum().backward(); opt.step()
+        >>> p = torch.nn.Parameter(torch.zeros(1000))
+        >>> p.grad = torch.ones(1000)
+        >>> EFLD([p], lr=0.1, family="gaussian", alpha=2.0, seed=0).step()
+        >>> round(float(p.detach().mean()), 1)  # mean step -lr * alpha * g, noise std lr per coordinate
+        -0.2
 
     References:
         A. Banerjee, T. Chen, X. Li, Y. Zhou. Stability Based Generalization Bounds for
@@ -152,13 +173,12 @@ class EFLD(torch.optim.Optimizer):
         generator: torch.Generator | None = None,
         maximize: bool = False,
     ) -> None:
-        if family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        check_choice("family", family, FAMILIES)
         grid = efld_grid(1 if levels is None else levels) if family == "quantized" else None
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         defaults = dict(lr=lr, family=family, alpha=alpha, levels=grid, seed=int(seed), step=0, maximize=maximize)
-        _check_group(defaults)
+        _validate_group(defaults)
         self._generator = generator
         super().__init__(params, defaults)
 
@@ -172,8 +192,14 @@ class EFLD(torch.optim.Optimizer):
         mixed = (group["seed"] * 1_000_003 + index * 7_919 + group["step"] * 2_654_435_761) & _MASK64
         return generator.manual_seed(mixed)
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One EFLD step: ``w <- w - lr * xi``, xi drawn given the gradient.
 
         Args:
@@ -187,7 +213,7 @@ class EFLD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for index, group in enumerate(self.param_groups):
-            _check_group(group)
+            _validate_group(group)
             group["step"] += 1
             generators: dict[torch.device, torch.Generator] = {}
             for p in group["params"]:
@@ -211,20 +237,14 @@ class EFLD(torch.optim.Optimizer):
         return loss
 
 
-def _check_group(group: dict[str, Any]) -> None:
-    lr = group["lr"]
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0.0):
-        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+def _validate_group(group: dict[str, Any]) -> None:
+    """``lr >= 0``; ``std_coef >= 0`` (SGLD) or ``alpha > 0`` (``inf`` allowed for the finite families)."""
+    check_number("lr", group["lr"], low=0.0)
     if "std_coef" in group:
-        std = group["std_coef"]
-        if not (isinstance(std, (int, float)) and math.isfinite(std) and std >= 0.0):
-            raise ValueError(f"std_coef must be a finite number >= 0, got {std!r}")
+        check_number("std_coef", group["std_coef"], low=0.0)
         return
-    alpha = group["alpha"]
     finite_family = group["family"] in ("sign", "quantized")
-    if not (isinstance(alpha, (int, float)) and alpha > 0.0 and (math.isfinite(alpha) or finite_family)):
-        allowed = "(0, inf]" if finite_family else "(0, inf)"
-        raise ValueError(f"alpha must lie in {allowed} for family {group['family']!r}, got {alpha!r}")
+    check_number("alpha", group["alpha"], low=0.0, low_inclusive=False, finite=not finite_family)
 
 
 class SGLD(EFLD):
@@ -244,7 +264,11 @@ class SGLD(EFLD):
         seed, generator, maximize: As in :class:`EFLD`.
 
     Example:
-        >>> opt = SGLD(torch.nn.Linear(4, 1).parameters(), lr=0.1, std_coef=0.5, seed=0)
+        >>> p = torch.nn.Parameter(torch.zeros(2))
+        >>> p.grad = torch.tensor([1.0, -2.0])
+        >>> SGLD([p], lr=0.1, std_coef=0.0, seed=0).step()  # std_coef = 0: plain SGD
+        >>> [round(v, 6) for v in p.tolist()]
+        [-0.1, 0.2]
 
     References:
         Banerjee et al., ICML 2022, SGLD as EFLD with Gaussian base; Welling & Teh (2011).
@@ -262,7 +286,7 @@ class SGLD(EFLD):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         defaults = dict(lr=lr, std_coef=std_coef, seed=int(seed), step=0, maximize=maximize)
-        _check_group(defaults)
+        _validate_group(defaults)
         self._generator = generator
         torch.optim.Optimizer.__init__(self, params, defaults)
 
@@ -287,6 +311,13 @@ class NoisySignSGD(EFLD):
         lr: :math:`\eta \ge 0`.
         alpha: :math:`\alpha \in (0, \infty]`.
         seed, generator, maximize: As in :class:`EFLD`.
+
+    Example:
+        >>> p = torch.nn.Parameter(torch.zeros(3))
+        >>> p.grad = torch.tensor([1.0, -1.0, 0.0])
+        >>> NoisySignSGD([p], lr=0.5, alpha=float("inf"), seed=0).step()  # alpha = inf: sign-SGD
+        >>> p.tolist()
+        [-0.5, 0.5, 0.0]
 
     References:
         Banerjee et al., ICML 2022, noisy sign-SGD example of EFLD.
@@ -317,6 +348,13 @@ class QuantizedSGD(EFLD):
         alpha: :math:`\alpha \in (0, \infty]`.
         levels: ``k >= 1`` or explicit support values.
         seed, generator, maximize: As in :class:`EFLD`.
+
+    Example:
+        >>> p = torch.nn.Parameter(torch.zeros(2))
+        >>> p.grad = torch.tensor([3.0, -3.0])
+        >>> QuantizedSGD([p], lr=0.1, alpha=2.0, seed=0).step()
+        >>> all(round(v, 6) in (-0.1, 0.0, 0.1) for v in p.tolist())  # steps of lr times a grid value
+        True
 
     References:
         Banerjee et al., ICML 2022, quantised SGD example of EFLD.

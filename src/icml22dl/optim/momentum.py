@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast, overload
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import _default_to_fused_or_foreach
 
+from icml22dl.validation import check_choice, check_number
+
 __all__ = ["EMAMomentum", "FORMS"]
 
 FORMS: tuple[str, ...] = ("ema", "heavy_ball")
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    """Raise a ValueError naming ``name``, its value and the range unless ``low <= value < high``."""
-    if not low <= value < high:
-        raise ValueError(f"{name} must lie in [{low}, {high}), got {value!r}")
 
 
 def _default_foreach(params: list[Tensor]) -> bool:
@@ -92,10 +87,12 @@ class EMAMomentum(torch.optim.Optimizer):
         ``step(closure)`` returns the closure's loss, or ``None`` without a closure.
 
     Example:
-        >>> model = torch.nn.Linear(3, 1)
-        >>> opt = EMAMomentum(model.parameters(), lr=1.0, momentum=0.9)
-        >>> model(torch.ones(2, 3)).sum().backward()
-        >>> opt.step()
+        >>> w = torch.nn.Parameter(torch.zeros(2))
+        >>> opt = EMAMomentum([w], lr=1.0, momentum=0.9)
+        >>> w.grad = torch.tensor([1.0, -2.0])
+        >>> opt.step()  # g = 0.9 * 0 + 0.1 * grad, w = w - g
+        >>> [round(v, 6) for v in w.tolist()]
+        [-0.1, 0.2]
 
     References:
         S. Jelassi, Y. Li. Towards understanding how momentum improves generalization in deep
@@ -113,11 +110,10 @@ class EMAMomentum(torch.optim.Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
     ) -> None:
-        _check_range("lr", lr, 0.0, math.inf)
-        _check_range("momentum", momentum, 0.0, 1.0)
-        _check_range("weight_decay", weight_decay, 0.0, math.inf)
-        if form not in FORMS:
-            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        check_number("lr", lr, low=0.0)
+        check_number("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+        check_number("weight_decay", weight_decay, low=0.0)
+        check_choice("form", form, FORMS)
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -147,8 +143,14 @@ class EMAMomentum(torch.optim.Optimizer):
                 bufs.append(state["momentum_buffer"])
         return params, grads, bufs
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Perform one update; ``closure`` re-evaluates the model and returns the loss."""
         loss = None
         if closure is not None:
@@ -215,18 +217,18 @@ def _multi_tensor_update(
 ) -> None:
     """Multi-tensor path: the same update with ``torch._foreach_*`` ops per (device, dtype) group."""
     lists = [params, grads, bufs] if momentum != 0 else [params, grads]
-    grouped = torch.optim.Optimizer._group_tensors_by_device_and_dtype(lists)
+    grouped = torch.optim.Optimizer._group_tensors_by_device_and_dtype(cast(Any, lists))
     for tensors, _ in grouped.values():
-        device_params, device_grads = tensors[0], tensors[1]
+        device_params, device_grads = cast(list[Tensor], tensors[0]), cast(list[Tensor], tensors[1])
         if maximize:
-            device_grads = torch._foreach_neg(device_grads)
+            device_grads = list(torch._foreach_neg(device_grads))
         if weight_decay != 0:
             if maximize:
                 torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
             else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+                device_grads = list(torch._foreach_add(device_grads, device_params, alpha=weight_decay))
         if momentum != 0:
-            device_bufs = tensors[2]
+            device_bufs = cast(list[Tensor], tensors[2])
             if form == "ema":
                 torch._foreach_lerp_(device_bufs, device_grads, 1 - momentum)
             else:

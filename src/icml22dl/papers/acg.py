@@ -7,63 +7,110 @@ search (Diversity Index).
 ``quick``: a small CNN adversarially trained (PGD-5, eps 0.3) on a random 20k subset of
 real MNIST for one epoch inside each seed's run; then ACG and APGD (CW loss, 100
 iterations, 1 restart, eps 0.25) on the same clean-correct test points, each from the box
-centre and from one seeded AutoAttack-style random start shared by both. Verdict (card 09,
-fixed before the first run): inconclusive if APGD's ASR leaves [0.2, 0.8]; else reproduced
-(non-inferior) if the paired mean ASR gap ACG - APGD >= -0.5 points. ``paper``: the card's
-GPU check (CIFAR-10, ResNet-18, fast adversarial training, eps 8/255, 5,000 test points):
-the RobustBench models of the paper are not available offline.
+centre and from one seeded AutoAttack-style random start shared by both. Verdict (fixed
+before the first run, docs/papers/acg.md#claim-and-thresholds): inconclusive if APGD's ASR
+leaves [0.2, 0.8]; else reproduced (non-inferior) if the paired mean ASR gap ACG - APGD
+>= -0.5 points. ``paper``: a shortened GPU check (CIFAR-10, ResNet-18, fast adversarial
+training, eps 8/255, 5,000 test points): the RobustBench models of the paper are not
+available offline (docs/papers/acg.md#deviations-from-the-paper).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from icml22dl.attacks import ACG, APGD
-from icml22dl.data import load_cifar10, load_mnist
+from icml22dl.analysis import sign_test
+from icml22dl.attacks import ACG, APGD, AttackResult, correct_mask, pgd_linf, random_start
+from icml22dl.data import load_cifar10, load_mnist, random_crop_flip, random_subset
 from icml22dl.nn import resnet18_cifar
 from icml22dl.nn.small_nets import SmallConvNet
-from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.runner import (
+    ConfigBlock,
+    Curve,
+    ExperimentConfig,
+    Paper,
+    RunLog,
+    check_finite,
+    derive_generator,
+    load_claim,
+    param,
+    torch_seeded,
+)
 from icml22dl.runner.device import resolve_device
+from icml22dl.train import Batch, evaluate, fit
+
+
+@dataclass(frozen=True)
+class AdvTraining(ConfigBlock):
+    """PGD adversarial training of the attacked model (Madry et al., 2018; docs/papers/acg.md#defaults)."""
+
+    train_size: int = param(
+        20000, low=0, help="random training subset (0 = all); intended: full MNIST, cut for the CPU budget"
+    )
+    epochs: int = param(1, low=1, help="adversarial-training epochs (intended: 2; cut for the CPU budget)")
+    batch_size: int = param(128, low=1, help="training batch size")
+    optimizer: str = param("adam", choices=("adam", "sgd"), help="adam (MNIST) or SGD, Nesterov momentum 0.9 (CIFAR)")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="peak learning rate")
+    schedule: str = param("constant", choices=("constant", "cyclic"), help="cyclic = linear up to 40% then down to 0")
+    weight_decay: float = param(0.0, low=0.0, help="weight decay of the training optimizer")
+    eps: float = param(0.3, low=0.0, low_inclusive=False, help="training radius (0.3 MNIST, 8/255 CIFAR)")
+    steps: int = param(5, low=1, help="PGD steps of adversarial training (1 + random start = FGSM-RS)")
+    step_size: float = param(0.1, low=0.0, low_inclusive=False, help="PGD step of training")
+    eps_ramp: float = param(0.5, low=0.0, high=1.0, help="fraction of the first epoch over which eps ramps up")
+    amp: bool = param(False, help="bfloat16 autocast for training on CUDA (attacks stay fp32)")
+
+    def build_optimizer(self, params: Any) -> torch.optim.Optimizer:
+        """Adam, or SGD with Nesterov momentum 0.9 (fast adversarial training's optimiser)."""
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay, nesterov=True)
+
+    def build_scheduler(self, opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LRScheduler:
+        """A per-step schedule over ``total`` steps: constant, or cyclic (up to 40%, then down to 0)."""
+        if self.schedule == "cyclic":
+            return torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda s: s / (0.4 * total) if s < 0.4 * total else max(0.0, (total - s) / (0.6 * total))
+            )
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+@dataclass(frozen=True)
+class AttackSetup(ConfigBlock):
+    """The compared attacks' shared budget (official ACG yaml: CW, 100 iterations, centre start)."""
+
+    eps: float = param(0.25, low=0.0, low_inclusive=False, help="attack radius (0.25 < training eps)")
+    n_points: int = param(300, low=1, help="clean-correct test points attacked (intended: 1,000; CPU budget)")
+    n_iter: int = param(100, low=1, help="attack iterations (official: 100)")
+    n_restarts: int = param(1, low=1, help="attack restarts")
+    loss: str = param("cw", choices=("cw", "ce", "dlr"), help="attack loss (official ACG: CW)")
+    track_di: bool = param(True, help="Diversity Index of the centre-start runs (iterations 10-30 reported)")
+
+    def build(self, cls: Callable[..., Any], model: nn.Module, seed: int, **kwargs: Any) -> Any:
+        """``cls(model, eps, ...)`` (ACG or APGD) with this budget; ``kwargs`` add or override options."""
+        options: dict[str, Any] = dict(n_iter=self.n_iter, n_restarts=self.n_restarts, loss=self.loss, seed=seed)
+        return cls(model, self.eps, **(options | kwargs))
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Hyper-parameters of the ACG-vs-APGD experiment (defaults: the quick preset, card 09 §3)."""
+    """Hyper-parameters of the ACG-vs-APGD experiment (defaults: the quick preset, docs/papers/acg.md#defaults)."""
 
     dataset: str = param(
         "mnist", choices=("mnist", "cifar10"), help="data (quick: real MNIST; GPU check: CIFAR-10 JPEG)"
     )
-    model: str = param("small_cnn", choices=("small_cnn", "resnet18_cifar"), help="model (card 09 quick: small CNN)")
-    train_size: int = param(
-        20000, low=0, help="random training subset (0 = all); card: full MNIST, cut for the CPU budget"
-    )
-    epochs: int = param(1, low=1, help="adversarial-training epochs (card: 2; cut for the CPU budget)")
-    batch_size: int = param(128, low=1, help="training batch size")
-    optimizer: str = param("adam", choices=("adam", "sgd"), help="adam (MNIST) or SGD with momentum 0.9 (CIFAR)")
-    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="peak learning rate")
-    schedule: str = param("constant", choices=("constant", "cyclic"), help="cyclic = linear up to 40% then down to 0")
-    weight_decay: float = param(0.0, low=0.0, help="weight decay of the training optimizer")
-    train_eps: float = param(0.3, low=0.0, low_inclusive=False, help="training radius (card: 0.3 MNIST, 8/255 CIFAR)")
-    train_steps: int = param(5, low=1, help="PGD steps of adversarial training (1 + random start = FGSM-RS)")
-    train_step_size: float = param(0.1, low=0.0, low_inclusive=False, help="PGD step of training (card: 0.1)")
-    eps_ramp: float = param(
-        0.5, low=0.0, high=1.0, help="fraction of the first epoch over which eps ramps up (card: 1/2)"
-    )
-    attack_eps: float = param(0.25, low=0.0, low_inclusive=False, help="attack radius (card: 0.25 < training eps)")
-    n_points: int = param(300, low=1, help="clean-correct test points attacked (card: 1,000; cut for the CPU budget)")
-    n_iter: int = param(100, low=1, help="attack iterations (official: 100)")
-    n_restarts: int = param(1, low=1, help="attack restarts (card quick: 1)")
-    attack_loss: str = param("cw", choices=("cw", "ce", "dlr"), help="attack loss (official ACG: CW)")
+    model: str = param("small_cnn", choices=("small_cnn", "resnet18_cifar"), help="model (quick: small CNN)")
+    train: AdvTraining = param(AdvTraining(), help="adversarial training of the attacked model")
+    attack: AttackSetup = param(AttackSetup(), help="the budget shared by ACG and APGD")
     eval_points: int = param(200, low=1, help="test points for clean and PGD-20 accuracy of the trained model")
-    extras: bool = param(True, help="seed 0 also runs ACG legacy-NaN and no-clamp (card 09 quick)")
-    track_di: bool = param(True, help="Diversity Index of the centre-start runs (iterations 10-30 reported)")
-    amp: bool = param(False, help="bfloat16 autocast for training on CUDA (attacks stay fp32)")
+    extras: bool = param(True, help="seed 0 also runs ACG legacy-NaN and no-clamp")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
     def check(self) -> None:
@@ -78,27 +125,29 @@ PRESETS = {
     "paper": Config(
         dataset="cifar10",
         model="resnet18_cifar",
-        train_size=0,
-        epochs=10,
-        batch_size=512,
-        optimizer="sgd",
-        lr=0.2,
-        schedule="cyclic",
-        weight_decay=5e-4,
-        train_eps=8 / 255,
-        train_steps=1,
-        train_step_size=10 / 255,
-        eps_ramp=0.0,
-        attack_eps=8 / 255,
-        n_points=5000,
+        train=AdvTraining(
+            train_size=0,
+            epochs=10,
+            batch_size=512,
+            optimizer="sgd",
+            lr=0.2,
+            schedule="cyclic",
+            weight_decay=5e-4,
+            eps=8 / 255,
+            steps=1,
+            step_size=10 / 255,
+            eps_ramp=0.0,
+            amp=True,
+        ),
+        attack=AttackSetup(eps=8 / 255, n_points=5000),
         eval_points=1000,
-        amp=True,
         device="auto",
     ),
 }
 
 
-def _load(config: Config, split: str) -> tuple[Tensor, Tensor]:
+def load_images(config: Config, split: str) -> tuple[Tensor, Tensor]:
+    """The split's images as float32 (N, C, H, W) in [0, 1], and labels."""
     if config.dataset == "mnist":
         x, y = load_mnist(split)
         return x[:, None].float() / 255, y
@@ -106,141 +155,81 @@ def _load(config: Config, split: str) -> tuple[Tensor, Tensor]:
     return x.permute(0, 3, 1, 2).float() / 255, y
 
 
-def pgd(
-    model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, step_size: float, generator: torch.Generator | None
-) -> Tensor:
-    """L-inf PGD on the cross-entropy from a uniform random start (Madry et al., 2018); [0, 1] box."""
-    delta = (torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1) * eps
-    x_adv = (x + delta).clamp(0, 1)
-    for _ in range(steps):
-        x_adv = x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            grad = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)[0]
-        x_adv = torch.minimum(torch.maximum(x_adv + step_size * grad.sign(), x - eps), x + eps).clamp(0, 1)
-    return x_adv.detach()
+def _adversarial_loss(
+    train: AdvTraining, per_epoch: int, noise_gen: torch.Generator, log: RunLog
+) -> Callable[[nn.Module, Batch], Tensor]:
+    """The loss of one step: PGD (eval mode) on the batch, then cross-entropy on it (train mode)."""
+    ramp, total, done = max(1, int(train.eps_ramp * per_epoch)), per_epoch * train.epochs, [0]
+
+    def loss_fn(model: nn.Module, batch: Batch) -> Tensor:
+        frac = min(1.0, (done[0] + 1) / ramp) if train.eps_ramp > 0 else 1.0
+        eps = train.eps * frac
+        model.eval()
+        x_adv = pgd_linf(model, batch.x, batch.y, eps, train.steps, train.step_size * frac, noise_gen)
+        model.train()
+        loss = F.cross_entropy(model(x_adv).float(), batch.y)
+        done[0] += 1
+        if done[0] % 50 == 0 or done[0] == total:
+            log.metrics(done[0], train_adv_loss=loss.item(), train_eps=eps)
+        return loss
+
+    return loss_fn
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
-    return float(
-        sum((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum() for i in range(0, len(x), batch))
-    ) / len(x)
+def adversarial_training(config: Config, seed: int, log: RunLog, device: torch.device) -> nn.Module:
+    """Train the attacked model with PGD adversarial training; returned in eval mode.
 
-
-def sign_test_p(only_a: int, only_b: int) -> float:
-    """Two-sided exact binomial (sign) test of the discordant pairs, p = 1/2."""
-    n = only_a + only_b
-    if n == 0:
-        return 1.0
-    k = min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def _train(config: Config, seed: int, log: RunLog, device: torch.device) -> nn.Module:
-    x, y = _load(config, "train")
+    Random draws, in order: the training subset and each epoch's order from stream 0; per
+    batch, the crop/flip (CIFAR-10) then PGD's start from stream 1; the initial weights from
+    torch's global generator seeded with ``seed`` (inside :func:`torch_seeded`).
+    """
+    train = config.train
+    x, y = load_images(config, "train")
     gen = derive_generator(seed, 0)
-    if config.train_size and config.train_size < len(x):
-        keep = torch.randperm(len(x), generator=gen)[: config.train_size]
+    if train.train_size and train.train_size < len(x):
+        keep = random_subset(len(x), train.train_size, gen)
         x, y = x[keep], y[keep]
     x, y = x.to(device), y.to(device)
-    torch.manual_seed(seed)
-    model = SmallConvNet(1, 10, 28) if config.model == "small_cnn" else resnet18_cifar(num_classes=10)
+    with torch_seeded(seed):
+        model = SmallConvNet(1, 10, 28) if config.model == "small_cnn" else resnet18_cifar(num_classes=10)
     model = model.to(device)
-    if config.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-    else:
-        opt = torch.optim.SGD(
-            model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True
-        )
-    per_epoch = math.ceil(len(x) / config.batch_size)
-    total = per_epoch * config.epochs
-    if config.schedule == "cyclic":
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: s / (0.4 * total) if s < 0.4 * total else max(0.0, (total - s) / (0.6 * total))
-        )
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    ramp = max(1, int(config.eps_ramp * per_epoch))
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+    opt = train.build_optimizer(model.parameters())
+    per_epoch = math.ceil(len(x) / train.batch_size)
     noise_gen = derive_generator(seed, 1)
-    step = 0
-    for epoch in log.progress(range(config.epochs), total=config.epochs, desc="adversarial training"):
-        order = torch.randperm(len(x), generator=gen).to(device)
-        for i in range(per_epoch):
-            idx = order[i * config.batch_size : (i + 1) * config.batch_size]
-            xb, yb = x[idx], y[idx]
-            if config.dataset == "cifar10":
-                xb = _crop_flip(xb, noise_gen)
-            frac = min(1.0, (step + 1) / ramp) if config.eps_ramp > 0 else 1.0
-            eps = config.train_eps * frac
-            model.eval()
-            with autocast:
-                x_adv = pgd(model, xb, yb, eps, config.train_steps, config.train_step_size * frac, noise_gen)
-            model.train()
-            with autocast:
-                loss = F.cross_entropy(model(x_adv).float(), yb)
-            check_finite(loss.item(), step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            if step % 50 == 0 or step == total:
-                log.metrics(step, train_adv_loss=loss.item(), train_eps=eps)
-    model.eval()
-    return model
-
-
-def _crop_flip(x: Tensor, gen: torch.Generator) -> Tensor:
-    from icml22dl.data import random_crop_flip
-
-    return random_crop_flip(x, 4, True, gen)
-
-
-def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """Train one robust model, then attack its clean-correct test points with ACG and APGD."""
-    started = time.perf_counter()
-    device = resolve_device(config.device)
-    model = _train(config, seed, log, device)
-    train_wall = time.perf_counter() - started
-    x_test, y_test = _load(config, "test")
-    gen = derive_generator(seed, 2)
-    order = torch.randperm(len(x_test), generator=gen)
-    x_test, y_test = x_test[order].to(device), y_test[order].to(device)
-    ev_x, ev_y = x_test[: config.eval_points], y_test[: config.eval_points]
-    clean_acc = _accuracy(model, ev_x, ev_y)
-    pgd_acc = _accuracy(
-        model, pgd(model, ev_x, ev_y, config.train_eps, 20, config.train_eps / 4, derive_generator(seed, 3)), ev_y
+    fit(
+        model,
+        opt,
+        x,
+        y,
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        loss_fn=_adversarial_loss(train, per_epoch, noise_gen, log),
+        generator=gen,
+        augment=(lambda xb: random_crop_flip(xb, 4, True, noise_gen)) if config.dataset == "cifar10" else None,
+        scheduler=train.build_scheduler(opt, per_epoch * train.epochs),
+        scheduler_interval="step",
+        amp=train.amp,
+        progress=lambda epochs: log.progress(epochs, total=train.epochs, desc="adversarial training"),
     )
-    # The attacked points: the first n_points clean-correct test points of this seed's order.
-    with torch.no_grad():
-        correct = torch.cat(
-            [model(x_test[i : i + 1000]).argmax(1) == y_test[i : i + 1000] for i in range(0, len(x_test), 1000)]
-        )
-    pick = correct.nonzero().squeeze(1)[: config.n_points]
-    x, y = x_test[pick], y_test[pick]
-    shared = APGD(model, config.attack_eps, seed=seed)._random_start(x.cpu(), derive_generator(seed, 4)).to(device)
-    common = dict(n_iter=config.n_iter, n_restarts=config.n_restarts, loss=config.attack_loss, seed=seed)
-    metrics: dict[str, float] = {
-        "clean_acc": clean_acc,
-        "pgd20_acc": pgd_acc,
-        "n_attacked": float(len(y)),
-        "train_wall_s": train_wall,
-    }
-    successes: dict[str, Tensor] = {}
-    results = {}
+    return model.eval()
+
+
+def _compare(
+    config: Config, model: nn.Module, x: Tensor, y: Tensor, seed: int, log: RunLog
+) -> tuple[dict[str, float], dict[str, AttackResult]]:
+    """ACG and APGD from the box centre and from one shared random start: ASR, wall time, DI, loss curves."""
+    attack = config.attack
+    shared = random_start(x.cpu(), attack.eps, "Linf", derive_generator(seed, 4)).to(x.device)
+    metrics: dict[str, float] = {}
+    results: dict[str, AttackResult] = {}
     for start in ("center", "random"):
         init = "center" if start == "center" else shared
-        di = config.track_di and start == "center"
+        di = attack.track_di and start == "center"
         for name, cls in (("acg", ACG), ("apgd", APGD)):
             t0 = time.perf_counter()
-            result = cls(model, config.attack_eps, init=init, track_di=di, **common).run(x, y)
+            result = attack.build(cls, model, seed, init=init, track_di=di).run(x, y)
             metrics[f"{name}_{start}_wall_s"] = time.perf_counter() - t0
             metrics[f"{name}_{start}_asr"] = result.success_rate
-            successes[f"{name}_{start}"] = result.success
             results[f"{name}_{start}"] = result
             if di and result.diversity is not None:
                 series = result.diversity
@@ -249,47 +238,80 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
                     log.metrics(it + 10, **{f"{name}/diversity": float(series[it])})
             if start == "center":
                 curve = result.loss_history.nanmean(dim=1)
-                for it in range(0, config.n_iter + 1, 5):
+                for it in range(0, attack.n_iter + 1, 5):
                     log.metrics(it, **{f"{name}/mean_cw_loss": float(curve[it])})
+    return metrics, results
+
+
+def _paired_summary(metrics: dict[str, float], results: dict[str, AttackResult]) -> dict[str, float]:
+    """Mean ASR over both starts, the paired gap, discordant counts and their sign test."""
     only_acg = only_apgd = 0
     for start in ("center", "random"):
-        a, b = successes[f"acg_{start}"], successes[f"apgd_{start}"]
+        a, b = results[f"acg_{start}"].success, results[f"apgd_{start}"].success
         only_acg += int((a & ~b).sum())
         only_apgd += int((b & ~a).sum())
     acg_asr = (metrics["acg_center_asr"] + metrics["acg_random_asr"]) / 2
     apgd_asr = (metrics["apgd_center_asr"] + metrics["apgd_random_asr"]) / 2
     gap = acg_asr - apgd_asr
-    in_band = 0.2 <= apgd_asr <= 0.8
-    metrics.update(
+    out = dict(
         acg_asr=acg_asr,
         apgd_asr=apgd_asr,
         asr_gap=gap,
-        asr_gap_in_band=gap if in_band else math.nan,
+        asr_gap_in_band=gap if 0.2 <= apgd_asr <= 0.8 else math.nan,
         only_acg=float(only_acg),
         only_apgd=float(only_apgd),
-        sign_test_p=sign_test_p(only_acg, only_apgd),
+        sign_test_p=sign_test(only_acg, only_apgd),
     )
     if "acg_di_10_30" in metrics and "apgd_di_10_30" in metrics:
-        metrics["di_gap_10_30"] = metrics["acg_di_10_30"] - metrics["apgd_di_10_30"]
+        out["di_gap_10_30"] = metrics["acg_di_10_30"] - metrics["apgd_di_10_30"]
+    return out
+
+
+def _acg_variants(
+    config: Config, model: nn.Module, x: Tensor, y: Tensor, seed: int, centre: AttackResult
+) -> dict[str, float]:
+    """ACG with the official NaN handling and without the beta clamp (the default ran already from the centre)."""
+    metrics: dict[str, float] = {}
+    for label, kwargs in (("legacy", dict(nan_policy="legacy")), ("zero", None), ("noclamp", dict(clamp_beta=False))):
+        result = centre if kwargs is None else config.attack.build(ACG, model, seed, init="center", **kwargs).run(x, y)
+        metrics[f"acg_{label}_asr"] = result.success_rate
+        if label in ("legacy", "zero"):
+            assert result.beta_nan_hit is not None and result.last_move is not None
+            n = max(len(y), 1)
+            metrics[f"acg_{label}_nan_samples"] = float(result.beta_nan_hit.float().mean())
+            stuck = (result.last_move >= 0) & (result.last_move <= config.attack.n_iter - 10)
+            metrics[f"acg_{label}_stuck_last10"] = float(stuck.sum()) / n
+    return metrics
+
+
+def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
+    """Train one robust model, then attack its clean-correct test points with ACG and APGD."""
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    model = adversarial_training(config, seed, log, device)
+    train_wall = time.perf_counter() - started
+    x_test, y_test = load_images(config, "test")
+    order = random_subset(len(x_test), len(x_test), derive_generator(seed, 2))
+    x_test, y_test = x_test[order].to(device), y_test[order].to(device)
+    ev_x, ev_y = x_test[: config.eval_points], y_test[: config.eval_points]
+    train = config.train
+    x_pgd = pgd_linf(model, ev_x, ev_y, train.eps, 20, train.eps / 4, derive_generator(seed, 3))
+    metrics: dict[str, float] = {
+        "clean_acc": evaluate(model, ev_x, ev_y, batch_size=500).accuracy,
+        "pgd20_acc": evaluate(model, x_pgd, ev_y, batch_size=500).accuracy,
+    }
+    # The attacked points: the first n_points clean-correct test points of this seed's order.
+    pick = correct_mask(model, x_test, y_test, batch_size=1000).nonzero().squeeze(1)[: config.attack.n_points]
+    x, y = x_test[pick], y_test[pick]
+    metrics.update(n_attacked=float(len(y)), train_wall_s=train_wall)
+    compared, results = _compare(config, model, x, y, seed, log)
+    metrics.update(compared)
+    metrics.update(_paired_summary(metrics, results))
     if config.extras and seed == 0:
-        for label, kwargs in (
-            ("legacy", dict(nan_policy="legacy")),
-            ("zero", None),
-            ("noclamp", dict(clamp_beta=False)),
-        ):
-            if kwargs is None:  # the default ACG (nan_policy="zero") already ran from the centre
-                result = results["acg_center"]
-            else:
-                result = ACG(model, config.attack_eps, init="center", **common, **kwargs).run(x, y)
-            metrics[f"acg_{label}_asr"] = result.success_rate
-            if label in ("legacy", "zero"):
-                n = max(len(y), 1)
-                metrics[f"acg_{label}_nan_samples"] = float(result.beta_nan_hit.float().mean())
-                stuck = (result.last_move >= 0) & (result.last_move <= config.n_iter - 10)
-                metrics[f"acg_{label}_stuck_last10"] = float(stuck.sum()) / n
+        metrics.update(_acg_variants(config, model, x, y, seed, results["acg_center"]))
     for value in metrics.values():
         if isinstance(value, float) and math.isinf(value):
-            check_finite(value, config.n_iter)
+            check_finite(value, config.attack.n_iter)
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
@@ -305,6 +327,9 @@ PAPER = Paper(
         "attacks.APGD",
         "attacks.diversity_index",
         "attacks.evaluate_attacks",
+        "attacks.pgd_linf",
+        "attacks.correct_mask",
+        "analysis.sign_test",
         "nn.SmallConvNet",
     ),
     curves=(

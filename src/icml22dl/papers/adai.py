@@ -8,8 +8,8 @@ flat-minima experiment: an over-parameterised linear problem where every method 
 zero training error but adaptive learning rates (Adam, RMSprop) pick a solution that
 predicts the majority class on fresh points; plus a small real-data run (MLP on 5,000
 MNIST training images, reported, no criterion). ``paper``: CIFAR-10 ResNet-18, 200 epochs,
-the official notebook's settings (card 08 §3; CIFAR is the lossy JPEG pack).
-``gpu_check``: the card's 30-epoch shortened GPU check.
+the official notebook's settings (docs/papers/adai.md#defaults; CIFAR is the lossy JPEG
+pack). ``gpu_check``: the same, shortened to 30 epochs.
 """
 
 from __future__ import annotations
@@ -19,15 +19,36 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from icml22dl.data.cifar10 import load_cifar10
-from icml22dl.data.mnist import load_mnist
-from icml22dl.nn import get_model
-from icml22dl.optim.adai import Adai, AdaiW
-from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.data import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    ChannelStandardize,
+    load_cifar10,
+    load_mnist,
+    pad_crop_flip,
+    random_subset,
+    wilson_data,
+    wilson_labels,
+)
+from icml22dl.nn import LinearPredictor, MLPClassifier, get_model
+from icml22dl.papers.blocks import Optim, Schedule
+from icml22dl.runner import (
+    ConfigBlock,
+    Curve,
+    ExperimentConfig,
+    Paper,
+    RunLog,
+    check_finite,
+    derive_generator,
+    diverged_as,
+    load_claim,
+    param,
+    torch_seeded,
+)
 from icml22dl.runner.device import resolve_device
+from icml22dl.train import Batch, FitResult, evaluate, fit
 
 LINEAR_METHODS = ("sgd", "sgdm", "adai", "adaiw", "adam", "rmsprop")
 CIFAR_METHODS = ("adai", "adaiw", "sgdm", "adam")
@@ -35,111 +56,112 @@ MNIST_METHODS = ("sgdm", "adai", "adam")
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
-    """Hyper-parameters of the Adai experiments (defaults: the quick preset, card 08 §3)."""
+class LinearTask(ConfigBlock):
+    """Wilson et al. (2017)'s linear task and one optimiser per method (pilot values, docs/papers/adai.md#defaults)."""
 
-    task: str = param("linear", choices=("linear", "cifar10"), help="Wilson et al. linear task, or CIFAR-10")
-    train_size: int = param(60, low=2, help="n of the linear task (card 08 quick)")
-    test_size: int = param(1000, low=1, help="fresh test points per seed (card 08: 1,000)")
-    positive_rate: float = param(0.6, low=0.0, high=1.0, help="P(y = +1) (card 08, Wilson et al.)")
-    steps: int = param(3000, low=1, help="full-batch steps on the linear task (card 08)")
-    sgd_lr: float = param(0.05, low=0.0, low_inclusive=False, help="SGD lr (card 08 prototype)")
-    sgdm_lr: float = param(0.005, low=0.0, low_inclusive=False, help="SGD-M lr, momentum 0.9 (card 08 prototype)")
-    adai_lr: float = param(0.05, low=0.0, low_inclusive=False, help="Adai lr (card 08 prototype, official rule)")
-    adaiw_lr: float = param(0.5, low=0.0, low_inclusive=False, help="AdaiW lr (card 08 prototype)")
-    adaiw_wd: float = param(1e-3, low=0.0, help="AdaiW decoupled weight decay (card 08 prototype)")
-    adam_lr: float = param(0.01, low=0.0, low_inclusive=False, help="Adam lr (card 08 prototype)")
-    adam_eps: float = param(
-        1e-8,
-        low=0.0,
-        low_inclusive=False,
-        help="Adam eps (torch default; a huge eps removes Adam's adaptivity: the ablation)",
+    train_size: int = param(60, low=2, help="n of the linear task (d = 6 n + 3 features)")
+    test_size: int = param(1000, low=1, help="fresh test points per seed")
+    positive_rate: float = param(0.6, low=0.0, high=1.0, help="P(y = +1) (Wilson et al.)")
+    steps: int = param(3000, low=1, help="full-batch steps on the 1/2 mean squared loss")
+    sgd: Optim = param(Optim(name="sgd", lr=0.05), help="SGD (pilot lr)")
+    sgdm: Optim = param(Optim(name="sgd", lr=0.005, momentum=0.9), help="SGD-M (pilot lr, momentum 0.9)")
+    adai: Optim = param(Optim(name="adai", lr=0.05), help="Adai (pilot lr, official rule)")
+    adaiw: Optim = param(Optim(name="adaiw", lr=0.5, weight_decay=1e-3), help="AdaiW (pilot lr and decoupled decay)")
+    adam: Optim = param(
+        Optim(name="adam", lr=0.01, eps=1e-8),
+        help="Adam (pilot lr; torch eps: a huge eps removes Adam's adaptivity, the ablation)",
     )
-    rmsprop_lr: float = param(1e-3, low=0.0, low_inclusive=False, help="RMSprop lr (card 08 prototype)")
-    mnist_train: int = param(5000, low=0, help="real-data run: MNIST training images (0 = skip)")
-    mnist_test: int = param(2000, low=1, help="real-data run: MNIST test images")
-    mnist_epochs: int = param(4, low=1, help="real-data run: epochs (batch 128, MLP 784-128-10)")
-    # CIFAR-10 (paper / GPU check)
-    epochs: int = param(200, low=1, help="CIFAR epochs (paper: 200, lr x0.1 at 80 and 160)")
-    batch_size: int = param(128, low=1, help="CIFAR batch size (paper 128)")
-    weight_decay: float = param(5e-4, low=0.0, help="CIFAR weight decay, all methods (official notebook)")
-    cifar_adai_lr: float = param(1.0, low=0.0, low_inclusive=False, help="CIFAR Adai/AdaiW lr (official notebook)")
-    cifar_sgdm_lr: float = param(0.1, low=0.0, low_inclusive=False, help="CIFAR SGD-M lr (official notebook)")
-    cifar_adam_lr: float = param(
-        1e-4, low=0.0, low_inclusive=False, help="CIFAR Adam lr (official notebook 1e-4; card 08 §7 open question)"
+    rmsprop: Optim = param(Optim(name="rmsprop", lr=1e-3), help="RMSprop (pilot lr)")
+
+
+@dataclass(frozen=True)
+class MNISTRun(ConfigBlock):
+    """The small real-data run: an MLP on an MNIST subset, each optimiser from one initialisation (reported only)."""
+
+    train: int = param(5000, low=0, help="MNIST training images, a seeded random subset (0 = skip the run)")
+    test: int = param(2000, low=1, help="MNIST test images (the first ones)")
+    epochs: int = param(4, low=1, help="epochs")
+    batch_size: int = param(128, low=1, help="batch size")
+    hidden: int = param(128, low=1, help="hidden width of the MLP 784-hidden-10")
+    sgdm: Optim = param(Optim(name="sgd", lr=0.1, momentum=0.9), help="SGD-M")
+    adai: Optim = param(Optim(name="adai", lr=1.0), help="Adai")
+    adam: Optim = param(Optim(name="adam", lr=1e-3), help="Adam")
+
+
+@dataclass(frozen=True)
+class CifarRun(ConfigBlock):
+    """CIFAR-10 ResNet-18 with the official notebook's optimisers (paper scale, docs/papers/adai.md#defaults)."""
+
+    epochs: int = param(200, low=1, help="epochs (paper: 200)")
+    batch_size: int = param(128, low=1, help="batch size (paper 128)")
+    train_subset: int = param(0, low=0, help="first n training images of a seeded permutation (0 = all)")
+    test_subset: int = param(0, low=0, help="first n test images (0 = all)")
+    amp: bool = param(False, help="bfloat16 autocast on CUDA")
+    schedule: Schedule = param(
+        Schedule(kind="multistep", milestones=(0.4, 0.8), gamma=0.1), help="lr x0.1 at epochs 80 and 160 of 200"
     )
-    train_subset: int = param(0, low=0, help="CIFAR: first n training images of a seeded permutation (0 = all)")
-    test_subset: int = param(0, low=0, help="CIFAR: first n test images (0 = all)")
-    amp: bool = param(False, help="CIFAR: bfloat16 autocast on CUDA")
-    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
+    adai: Optim = param(Optim(name="adai", lr=1.0, weight_decay=5e-4), help="Adai (official notebook)")
+    adaiw: Optim = param(Optim(name="adaiw", lr=1.0, weight_decay=5e-4), help="AdaiW (official notebook)")
+    sgdm: Optim = param(Optim(name="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4), help="SGD-M (official notebook)")
+    adam: Optim = param(
+        Optim(name="adam", lr=1e-4, weight_decay=5e-4),
+        help="Adam (official notebook lr 1e-4; the paper's is unconfirmed)",
+    )
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Hyper-parameters of the Adai experiments (defaults: the quick preset, docs/papers/adai.md#defaults)."""
+
+    task: str = param("linear", choices=("linear", "cifar10"), help="Wilson et al. linear task (+ MNIST), or CIFAR-10")
+    linear: LinearTask = param(LinearTask(), help="the linear implicit-bias task (quick)")
+    mnist: MNISTRun = param(MNISTRun(), help="the MNIST side run of the quick task (reported only)")
+    cifar: CifarRun = param(CifarRun(), help="CIFAR-10 ResNet-18 (paper, gpu_check)")
+    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute (every task)")
 
 
 PRESETS = {
     "quick": Config(),
-    "paper": Config(task="cifar10", epochs=200, amp=True, device="auto"),
-    "gpu_check": Config(task="cifar10", epochs=30, amp=True, device="auto"),
+    "paper": Config(task="cifar10", cifar=CifarRun(epochs=200, amp=True), device="auto"),
+    "gpu_check": Config(task="cifar10", cifar=CifarRun(epochs=30, amp=True), device="auto"),
 }
-
-
-def wilson_data(n: int, positive_rate: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Wilson et al. (2017) over-parameterised linear data: d = 6n + 3 features.
-
-    x0 = y, x1 = x2 = 1, then a block of 6 features unique to each example with 1 feature on if
-    y = +1 and 5 if y = -1.
-    """
-    y = torch.where(torch.rand(n, generator=generator) < positive_rate, 1.0, -1.0).double()
-    x = torch.zeros(n, 6 * n + 3, dtype=torch.float64)
-    x[:, 0], x[:, 1], x[:, 2] = y, 1.0, 1.0
-    for i in range(n):
-        on = 1 if y[i] > 0 else 5
-        x[i, 3 + 6 * i : 3 + 6 * i + on] = 1.0
-    return x, y
-
-
-def _linear_optimizer(name: str, params: list[Tensor], config: Config) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=config.sgd_lr)
-    if name == "sgdm":
-        return torch.optim.SGD(params, lr=config.sgdm_lr, momentum=0.9)
-    if name == "adai":
-        return Adai(params, lr=config.adai_lr)
-    if name == "adaiw":
-        return AdaiW(params, lr=config.adaiw_lr, weight_decay=config.adaiw_wd)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=config.adam_lr, eps=config.adam_eps)
-    return torch.optim.RMSprop(params, lr=config.rmsprop_lr)
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     """The linear implicit-bias task and the MNIST run (quick), or CIFAR-10 (paper)."""
+    device = resolve_device(config.device)
     if config.task == "cifar10":
-        return _run_cifar(config, seed, log)
+        return cifar_comparison(config.cifar, device, seed, log)
     started = time.perf_counter()
+    metrics = linear_implicit_bias(config.linear, device, seed, log)
+    metrics["linear_wall_s"] = time.perf_counter() - started
+    if config.mnist.train > 0:
+        metrics.update(mnist_comparison(config.mnist, device, seed, log))
+    metrics["run_wall_s"] = time.perf_counter() - started
+    return metrics
+
+
+def _half_mse(model: nn.Module, batch: Batch) -> Tensor:
+    """1/2 mean squared error of the linear scores (fixed here; docs/papers/adai.md#defaults)."""
+    return 0.5 * ((model(batch.x) - batch.y) ** 2).mean()
+
+
+def linear_implicit_bias(task: LinearTask, device: torch.device, seed: int, log: RunLog) -> dict[str, float]:
+    """Every method from w = 0 on the same data: training fit, fresh-point error, steps to a 1e-6 loss."""
     gen = derive_generator(seed, 0)
-    x, y = wilson_data(config.train_size, config.positive_rate, gen)
-    y_test = torch.where(torch.rand(config.test_size, generator=gen) < config.positive_rate, 1.0, -1.0).double()
+    x, y = (t.to(device) for t in wilson_data(task.train_size, task.positive_rate, gen))
+    y_test = wilson_labels(task.test_size, task.positive_rate, gen).to(device)
     metrics: dict[str, float] = {}
     for name in LINEAR_METHODS:
-        w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-        opt = _linear_optimizer(name, [w], config)
-        first = math.nan
-        for step in log.progress(range(1, config.steps + 1), total=config.steps, desc=name):
-            opt.zero_grad(set_to_none=True)
-            loss = 0.5 * ((x @ w - y) ** 2).mean()  # 1/2 mean squared error (fixed here; card 08)
-            value = loss.item()
-            check_finite(value, step, {f"{name}_diverged_step": float(step)})
-            if math.isnan(first) and value < 1e-6:
-                first = float(step - 1)
-            loss.backward()
-            opt.step()
-            if step % 500 == 0:
-                log.metrics(step, **{f"{name}/train_loss": value})
+        model = LinearPredictor(x.shape[1]).to(device)
+        first = _train_linear(name, model, getattr(task, name), x, y, task.steps, log)
+        w = model.weight.detach()
         with torch.no_grad():
             train_loss = 0.5 * ((x @ w - y) ** 2).mean().item()
             train_err = (torch.sign(x @ w) != y).double().mean().item()
             # Fresh points: features 0-2 only (their unique features meet zero weights).
             test_err = (torch.sign(w[0] * y_test + w[1] + w[2]) != y_test).double().mean().item()
-        check_finite(train_loss, config.steps)
+        check_finite(train_loss, task.steps)
         metrics.update(
             {
                 f"{name}_train_loss": train_loss,
@@ -149,136 +171,131 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             }
         )
     metrics["max_train_err"] = max(metrics[f"{m}_train_err"] for m in LINEAR_METHODS)
-    metrics["linear_wall_s"] = time.perf_counter() - started
-    if config.mnist_train > 0:
-        metrics.update(_run_mnist(config, seed, log))
-    metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
 
-def _run_mnist(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """A small real-data run: MLP 784-128-10 on MNIST with SGD-M (0.1), Adai (1.0), Adam (1e-3)."""
+def _train_linear(name: str, model: nn.Module, optim: Optim, x: Tensor, y: Tensor, steps: int, log: RunLog) -> float:
+    """Full-batch steps; returns the steps taken before the loss first fell below 1e-6 (NaN if never)."""
+    first = math.nan
+
+    def on_epoch(step: int, result: FitResult) -> None:
+        nonlocal first
+        if math.isnan(first) and result.last_loss < 1e-6:
+            first = float(step - 1)
+        if step % 500 == 0:
+            log.metrics(step, **{f"{name}/train_loss": result.last_loss})
+
+    with diverged_as(f"{name}_diverged_step"):
+        fit(
+            model,
+            optim.build(model.parameters()),
+            x,
+            y,
+            epochs=steps,
+            loss_fn=_half_mse,
+            shuffle=False,
+            on_epoch=on_epoch,
+            progress=lambda epochs: log.progress(epochs, total=steps, desc=name),
+        )
+    return first
+
+
+def mnist_comparison(block: MNISTRun, device: torch.device, seed: int, log: RunLog) -> dict[str, float]:
+    """MLP 784-128-10 on an MNIST subset with SGD-M (0.1), Adai (1.0) and Adam (1e-3), one initialisation."""
     images, labels = load_mnist("train")
-    perm = torch.randperm(len(labels), generator=derive_generator(seed, 1))
-    take = perm[: config.mnist_train]
-    x_train, y_train = images[take].flatten(1).float() / 255.0, labels[take]
+    take = random_subset(len(labels), block.train, derive_generator(seed, 1))
+    x_train, y_train = (images[take].flatten(1).float() / 255.0).to(device), labels[take].to(device)
     test_images, test_labels = load_mnist("test")
-    x_test = test_images[: config.mnist_test].flatten(1).float() / 255.0
-    y_test = test_labels[: config.mnist_test]
+    x_test = (test_images[: block.test].flatten(1).float() / 255.0).to(device)
+    y_test = test_labels[: block.test].to(device)
     out: dict[str, float] = {}
     for name in MNIST_METHODS:
-        torch.manual_seed(seed)  # the same initial network for every optimiser
-        model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
-        opt: torch.optim.Optimizer = {
-            "sgdm": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-            "adai": lambda p: Adai(p, lr=1.0),
-            "adam": lambda p: torch.optim.Adam(p, lr=1e-3),
-        }[name](model.parameters())
-        order_gen = derive_generator(seed, 2)
-        step = 0
-        for epoch in range(config.mnist_epochs):
-            order = torch.randperm(len(y_train), generator=order_gen)
-            for start in range(0, len(order), 128):
-                idx = order[start : start + 128]
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-                step += 1
-                check_finite(loss.item(), step)
-                loss.backward()
-                opt.step()
-            log.metrics(epoch + 1, **{f"mnist_{name}/train_loss": loss.item()})
-        with torch.no_grad():
-            out[f"mnist_{name}_test_err"] = (model(x_test).argmax(1) != y_test).float().mean().item()
-            out[f"mnist_{name}_train_err"] = (model(x_train).argmax(1) != y_train).float().mean().item()
+        model = _train_mnist(name, block, x_train, y_train, seed, log)
+        out[f"mnist_{name}_test_err"] = evaluate(model, x_test, y_test, batch_size=len(y_test)).error
+        out[f"mnist_{name}_train_err"] = evaluate(model, x_train, y_train, batch_size=len(y_train)).error
     return out
 
 
-def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
-    """RandomCrop(32, padding 4) + horizontal flip, batched on the tensor's device."""
-    n = x.shape[0]
-    padded = F.pad(x, (4, 4, 4, 4))
-    dx = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    dy = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    rows = dy[:, None] + torch.arange(32, device=x.device)[None, :]  # (n, 32)
-    cols = dx[:, None] + torch.arange(32, device=x.device)[None, :]
-    out = padded[
-        torch.arange(n, device=x.device)[:, None, None, None],
-        torch.arange(3, device=x.device)[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ]
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], out.flip(3), out)
+def _train_mnist(name: str, block: MNISTRun, x: Tensor, y: Tensor, seed: int, log: RunLog) -> nn.Module:
+    """One optimiser's MLP, from the initialisation every optimiser shares; the last step's loss logged per epoch."""
+    with torch_seeded(seed):
+        model = MLPClassifier([784, block.hidden, 10]).to(x.device)
+
+    def on_epoch(epoch: int, result: FitResult) -> None:
+        log.metrics(epoch, **{f"mnist_{name}/train_loss": result.last_loss})
+
+    optimizer = getattr(block, name).build(model.parameters())
+    fit(
+        model,
+        optimizer,
+        x,
+        y,
+        epochs=block.epochs,
+        batch_size=block.batch_size,
+        generator=derive_generator(seed, 2),
+        on_epoch=on_epoch,
+    )
+    return model
 
 
-def _cifar_optimizer(name: str, model: nn.Module, config: Config) -> torch.optim.Optimizer:
-    wd = config.weight_decay
-    if name == "adai":
-        return Adai(model.parameters(), lr=config.cifar_adai_lr, weight_decay=wd)
-    if name == "adaiw":
-        return AdaiW(model.parameters(), lr=config.cifar_adai_lr, weight_decay=wd)
-    if name == "sgdm":
-        return torch.optim.SGD(model.parameters(), lr=config.cifar_sgdm_lr, momentum=0.9, weight_decay=wd)
-    return torch.optim.Adam(model.parameters(), lr=config.cifar_adam_lr, weight_decay=wd)
+def _cifar_data(block: CifarRun, device: torch.device, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Standardised CIFAR-10 (JPEG pack) on ``device``: a seeded training subset and the first test images."""
+    (x_train, y_train), (x_test, y_test) = load_cifar10("train"), load_cifar10("test")
+    if block.train_subset:
+        take = random_subset(len(y_train), block.train_subset, derive_generator(seed, 3))
+        x_train, y_train = x_train[take], y_train[take]
+    if block.test_subset:
+        x_test, y_test = x_test[: block.test_subset], y_test[: block.test_subset]
+    standardize = ChannelStandardize(CIFAR10_MEAN, CIFAR10_STD)
+    return (
+        standardize(x_train.to(device).permute(0, 3, 1, 2)),
+        y_train.to(device),
+        standardize(x_test.to(device).permute(0, 3, 1, 2)),
+        y_test.to(device),
+    )
 
 
-def _run_cifar(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """ResNet-18 on CIFAR-10 (lossy JPEG pack), each optimiser from the same initialisation."""
+def cifar_comparison(block: CifarRun, device: torch.device, seed: int, log: RunLog) -> dict[str, float]:
+    """ResNet-18 on CIFAR-10 (lossy JPEG pack), each optimiser from the same initialisation; errors in %."""
     started = time.perf_counter()
-    device = resolve_device(config.device)
-    mean = torch.tensor([0.4914, 0.4822, 0.4465], device=device)[None, :, None, None]
-    std = torch.tensor([0.2023, 0.1994, 0.2010], device=device)[None, :, None, None]
-
-    def prepare(split: str, subset: int, gen: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        images, labels = load_cifar10(split)
-        if subset:
-            take = torch.randperm(len(labels), generator=gen)[:subset] if gen is not None else torch.arange(subset)
-            images, labels = images[take], labels[take]
-        x = images.to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        return (x - mean) / std, labels.to(device)
-
-    x_train, y_train = prepare("train", config.train_subset, derive_generator(seed, 3))
-    x_test, y_test = prepare("test", config.test_subset, None)
-    milestones = (round(config.epochs * 0.4), round(config.epochs * 0.8))  # 80 and 160 of 200
-    metrics: dict[str, float] = {}
-    for name in CIFAR_METHODS:
-        torch.manual_seed(seed)
-        model = get_model("resnet18_cifar").to(device)
-        opt = _cifar_optimizer(name, model, config)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
-        gen = derive_generator(seed, 4)
-        step = 0
-        for epoch in log.progress(range(config.epochs), total=config.epochs, desc=name):
-            model.train()
-            order = torch.randperm(len(y_train), generator=gen).to(device)
-            for start in range(0, len(order), config.batch_size):
-                idx = order[start : start + config.batch_size]
-                xb = _augment(x_train[idx], gen)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"):
-                    loss = F.cross_entropy(model(xb), y_train[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-            check_finite(loss.item(), step)
-            sched.step()
-            err = _cifar_error(model, x_test, y_test, config)
-            log.metrics(epoch + 1, **{f"{name}/test_err": err, f"{name}/train_loss": loss.item()})
-        metrics[f"{name}_test_err"] = 100.0 * _cifar_error(model, x_test, y_test, config)
+    data = _cifar_data(block, device, seed)
+    metrics = {f"{name}_test_err": 100.0 * _train_cifar(name, block, data, device, seed, log) for name in CIFAR_METHODS}
     metrics["adai_minus_sgdm"] = metrics["adai_test_err"] - metrics["sgdm_test_err"]
     metrics["adai_minus_adam"] = metrics["adai_test_err"] - metrics["adam_test_err"]
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
 
-@torch.no_grad()
-def _cifar_error(model: nn.Module, x: Tensor, y: Tensor, config: Config) -> float:
-    model.eval()
-    wrong = 0
-    for start in range(0, len(y), 1000):
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.amp and x.device.type == "cuda"):
-            wrong += (model(x[start : start + 1000]).argmax(1) != y[start : start + 1000]).sum().item()
-    return wrong / len(y)
+def _train_cifar(
+    name: str, block: CifarRun, data: tuple[Tensor, ...], device: torch.device, seed: int, log: RunLog
+) -> float:
+    """Train one optimiser's ResNet-18; returns the final test error (a fraction), logged after every epoch."""
+    x_train, y_train, x_test, y_test = data
+    with torch_seeded(seed):
+        model = get_model("resnet18_cifar").to(device)
+    opt = getattr(block, name).build(model.parameters())
+    gen = derive_generator(seed, 4)  # the shuffle and the augmentation share one generator
+    errors: list[float] = []
+
+    def on_epoch(epoch: int, result: FitResult) -> None:
+        errors.append(evaluate(model, x_test, y_test, amp=block.amp).error)
+        log.metrics(epoch, **{f"{name}/test_err": errors[-1], f"{name}/train_loss": result.last_loss})
+
+    fit(
+        model,
+        opt,
+        x_train,
+        y_train,
+        epochs=block.epochs,
+        batch_size=block.batch_size,
+        generator=gen,
+        augment=lambda xb: pad_crop_flip(xb, 4, gen),
+        scheduler=block.schedule.build(opt, block.epochs),
+        amp=block.amp,
+        on_epoch=on_epoch,
+        progress=lambda epochs: log.progress(epochs, total=block.epochs, desc=name),
+    )
+    return errors[-1]
 
 
 PAPER = Paper(
@@ -287,7 +304,15 @@ PAPER = Paper(
     presets=PRESETS,
     run=run,
     claim=load_claim("adai"),
-    components=("optim.Adai", "optim.AdaiW", "optim.AdaiV2"),
+    components=(
+        "optim.Adai",
+        "optim.AdaiW",
+        "optim.AdaiV2",
+        "data.wilson_data",
+        "data.pad_crop_flip",
+        "nn.LinearPredictor",
+        "nn.MLPClassifier",
+    ),
     curves=(
         Curve(
             "Linear task: training loss", tuple(f"{m}/train_loss" for m in LINEAR_METHODS), logy=True, ylabel="1/2 MSE"

@@ -5,12 +5,12 @@ unregularised bias, every global minimiser is a neural-collapse solution (NC1, s
 classifier, self-duality, b = 1/K) and every other critical point is a strict saddle; a
 fixed ETF classifier with feature dimension d = K loses no accuracy.
 
-``quick`` (card 10 section 3, items 1-5): GD on the UFM against the closed form; the c = 1
-threshold; constructed rank-r critical points with their autograd Hessian; a d = K - 2
-negative control; and the network check (3-hidden-layer BN MLP on MNIST 2,000 / 3,000
-drawn from the t10k file, MSE, learned fc vs fixed ETF fc with d = K). ``paper``: the
-card's shortened GPU check (ResNet-18 with 3x3 stem on 10,000 MNIST training images,
-100 epochs; a large UFM, K = 100, n = 500, d = 512), not run here (no GPU in this session).
+``quick`` (docs/papers/collapse_mse.md#defaults, items 1-5): GD on the UFM against the
+closed form (Theorem 3.1); the c = 1 threshold; constructed rank-r critical points with
+their autograd Hessian; a d = K - 2 negative control; and the network check (3-hidden-layer
+BN MLP on MNIST 2,000 / 3,000 drawn from the t10k file, MSE, learned fc vs fixed ETF fc
+with d = K). ``paper``: the shortened GPU check (ResNet-18 with 3x3 stem on 10,000 MNIST
+training images, 100 epochs; a large UFM, K = 100, n = 500, d = 512).
 """
 
 from __future__ import annotations
@@ -21,114 +21,96 @@ from dataclasses import dataclass
 
 import torch
 
-from icml22dl.analysis.collapse import FeatureHook, collapse_metrics
-from icml22dl.analysis.ufm import UFMMSE, saddle_min_eigenvalue, ufm_strict_saddle
-from icml22dl.data.mnist import mnist_as_rgb32, mnist_split
-from icml22dl.nn.collapse_nets import CollapseMLP, resnet18_collapse, train_mse
-from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.analysis.collapse import collapse_metrics, evaluate_collapse
+from icml22dl.analysis.ufm import etf_rho, saddle_min_eigenvalue, ufm_strict_saddle
+from icml22dl.losses.mse import OneHotMSELoss
+from icml22dl.papers.blocks import UFM, MNISTNet, MNISTSubset
+from icml22dl.runner import (
+    ConfigBlock,
+    Curve,
+    ExperimentConfig,
+    Paper,
+    RunLog,
+    check_finite,
+    derive_generator,
+    load_claim,
+    param,
+    torch_seeded,
+)
 from icml22dl.runner.device import resolve_device
+from icml22dl.train import FitResult
+
+K_MNIST = 10
+
+
+@dataclass(frozen=True)
+class Threshold(ConfigBlock):
+    """Item 2: GD on the UFM at c just below and above 1, lambda_W = lambda_H = c/(K sqrt(n)) (Theorem 3.1)."""
+
+    c_below: float = param(0.9, low=0.0, low_inclusive=False, high=1.0, high_inclusive=False, help="c < 1")
+    c_above: float = param(1.1, low=1.0, low_inclusive=False, help="c > 1 (the minimiser is W = 0)")
+    steps: int = param(20000, low=1, help="GD steps (the slowest rate is lambda - 1/(K sqrt n))")
+
+
+@dataclass(frozen=True)
+class Saddles(ConfigBlock):
+    """Item 3: the rank-r critical points (r < K) of a small UFM and their autograd Hessian."""
+
+    classes: int = param(4, low=2, help="K")
+    per_class: int = param(3, low=1, help="n")
+    dim: int = param(5, low=1, help="d > K (the landscape theorem's assumption)")
+    lambda_W: float = param(5e-3, low=0.0, low_inclusive=False, help="weight decay of W")
+    lambda_H: float = param(1e-2, low=0.0, low_inclusive=False, help="weight decay of H")
+
+    def check(self) -> None:
+        if self.dim <= self.classes:
+            raise ValueError(f"Saddles.dim={self.dim} must exceed classes={self.classes}")
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Hyper-parameters of the collapse_mse claim (defaults: the quick preset, card 10 section 3)."""
+    """Hyper-parameters of the collapse_mse claim (defaults: the quick preset, docs/papers/collapse_mse.md#defaults)."""
 
-    # item 1: global optimality
-    classes: int = param(10, low=2, help="K (card 10 item 1)")
-    per_class: int = param(50, low=1, help="n samples per class (card 10 item 1)")
-    dim: int = param(32, low=1, help="d feature dimension (card 10 item 1)")
-    lambda_W: float = param(1e-3, low=0.0, low_inclusive=False, help="weight decay of W (card: 1e-3, c = 0.0707)")
-    lambda_H: float = param(1e-3, low=0.0, low_inclusive=False, help="weight decay of H (card: 1e-3)")
-    lr: float = param(1.0, low=0.0, low_inclusive=False, help="GD step (card: 1.0)")
-    steps: int = param(10000, low=1, help="GD steps (card 5000; 10000 here, reason in targets.toml)")
-    init_std: float = param(0.01, low=0.0, help="std of the i.i.d. normal init of W, H, b (not in the card)")
-    log_every: int = param(500, low=1, help="GD steps between logged losses")
-    # item 2: the c = 1 threshold
-    c_below: float = param(0.9, low=0.0, low_inclusive=False, high=1.0, high_inclusive=False, help="c < 1 (card)")
-    c_above: float = param(1.1, low=1.0, low_inclusive=False, help="c > 1 (card)")
-    threshold_steps: int = param(
-        20000, low=1, help="GD steps of the threshold runs (slowest rate lambda - 1/(K sqrt n))"
+    ufm: UFM = param(UFM(), help="item 1: the UFM whose GD solution is checked against Theorem 3.1")
+    threshold: Threshold = param(Threshold(), help="item 2: the c = 1 threshold (sizes, lr and init of ufm)")
+    saddle: Saddles = param(Saddles(), help="item 3: strict saddles")
+    control: UFM = param(
+        UFM(classes=4, per_class=20, dim=2, lambda_W=5e-3, lambda_H=5e-3, lr=0.5, steps=20000, log_every=20000),
+        help="item 4: negative control, d <= K - 2 (no simplex ETF fits)",
     )
-    # item 3: strict saddles
-    saddle_classes: int = param(4, low=2, help="K of the saddle check (card item 3)")
-    saddle_per_class: int = param(3, low=1, help="n of the saddle check (card item 3)")
-    saddle_dim: int = param(5, low=1, help="d > K of the saddle check (card item 3)")
-    saddle_lambda_W: float = param(5e-3, low=0.0, low_inclusive=False, help="card item 3")
-    saddle_lambda_H: float = param(1e-2, low=0.0, low_inclusive=False, help="card item 3")
-    # item 4: negative control d = K - 2
-    control_classes: int = param(4, low=3, help="K of the negative control (card item 4 prototype)")
-    control_per_class: int = param(20, low=1, help="n of the negative control (card's second fixture)")
-    control_lambda: float = param(5e-3, low=0.0, low_inclusive=False, help="lambda_W = lambda_H (card's fixture)")
-    control_lr: float = param(0.5, low=0.0, low_inclusive=False, help="GD step (card's fixture)")
-    control_steps: int = param(20000, low=1, help="GD steps (card's fixture)")
-    # item 5: the network check
-    network: str = param("mlp", choices=("none", "mlp", "resnet18"), help="network check: card's MLP, ResNet-18 (GPU)")
-    train_source: str = param("test", choices=("test", "train"), help="MNIST file the training images come from")
-    train_size: int = param(2000, low=10, help="training images (card: 2,000 from t10k)")
-    test_size: int = param(3000, low=10, help="test images, disjoint from training when drawn from one file")
-    width: int = param(128, low=1, help="MLP hidden width (card: 128)")
-    depth: int = param(3, low=1, help="MLP hidden layers, each Linear + BN + ReLU (card: 3-layer MLP)")
-    epochs: int = param(300, low=1, help="epochs (card: 300)")
-    batch_size: int = param(128, low=2, help="batch (official default 128)")
-    net_lr: float = param(0.05, low=0.0, low_inclusive=False, help="SGD lr (card: 0.05)")
-    momentum: float = param(0.9, low=0.0, high=1.0, high_inclusive=False, help="card: 0.9")
-    weight_decay: float = param(5e-4, low=0.0, help="card / official: 5e-4 on every parameter")
-    milestones: tuple[int, ...] = param((100, 200), low=1, help="lr x0.1 at these epochs (card: 100, 200)")
-    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
+    net: MNISTNet = param(MNISTNet(), help="item 5: learned vs fixed-ETF classifier (MSE, SGD, official defaults)")
+    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where the UFM of item 1 and the network run")
 
     def check(self) -> None:
-        if self.saddle_dim <= self.saddle_classes:
-            raise ValueError(f"Config.saddle_dim={self.saddle_dim} must exceed saddle_classes={self.saddle_classes}")
-        if self.train_source == "test" and self.train_size + self.test_size > 10000:
+        if self.control.dim > self.control.classes - 2:
             raise ValueError(
-                f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 10,000 t10k images"
+                f"Config.control.dim={self.control.dim} must be <= control.classes - 2 = {self.control.classes - 2}"
             )
 
 
 PRESETS = {
     "quick": Config(),
     "paper": Config(
-        classes=100,
-        per_class=500,
-        dim=512,
-        lambda_W=2e-4,
-        lambda_H=2e-4,
-        steps=20000,
-        log_every=1000,
-        network="resnet18",
-        train_source="train",
-        train_size=10000,
-        test_size=10000,
-        epochs=100,
-        milestones=(33, 66),
+        ufm=UFM(classes=100, per_class=500, dim=512, lambda_W=2e-4, lambda_H=2e-4, steps=20000, log_every=1000),
+        net=MNISTNet(
+            arch="resnet18",
+            data=MNISTSubset(source="train", train_size=10000, test_size=10000),
+            epochs=100,
+            milestones=(33, 66),
+        ),
         device="auto",
     ),
 }
 
 
-def _rho(W: torch.Tensor) -> float:
-    """Least-squares rho in W W^T = rho (I - 11^T/K)."""
-    K = W.shape[0]
-    P = torch.eye(K, dtype=W.dtype, device=W.device) - 1.0 / K
-    return float(((W @ W.T) * P).sum() / (K - 1))
-
-
 def _global_optimality(config: Config, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    ufm = UFMMSE(
-        config.classes, config.per_class, config.dim, config.lambda_W, config.lambda_H, 0.0, bias=True, device=device
-    )
-    state = ufm.gd(
-        config.lr,
-        config.steps,
-        generator=derive_generator(seed, 0),
-        init_std=config.init_std,
-        log_every=config.log_every,
-    )
+    ufm, state = config.ufm.solve(derive_generator(seed, 0), device=device)
     for step, value in state.losses:
         log.metrics(step, ufm_loss=value)
     f = float(ufm.loss(state.W, state.H, state.b))
     check_finite(f, state.losses[-1][0])
     opt = ufm.optimum()
+    assert state.b is not None
     m = collapse_metrics(state.H.T, ufm.labels, state.W, state.b, nc1=("papyan", "notebook"), center_W=True)
     return {
         "ufm_c": opt.c,
@@ -144,40 +126,34 @@ def _global_optimality(config: Config, seed: int, log: RunLog, device: torch.dev
         "ufm_nc3_papyan": m["nc3_papyan"],
         "ufm_nc4": m["nc4_ncc_mismatch"],
         "ufm_bias_error": float((state.b - opt.b_star).abs().max()),
-        "ufm_rho_rel_error": abs(_rho(state.W) / opt.rho - 1.0),
+        "ufm_rho_rel_error": abs(etf_rho(state.W) / opt.rho - 1.0),
     }
 
 
 def _threshold(config: Config, seed: int) -> dict[str, float]:
     out = {}
-    K, n = config.classes, config.per_class
-    for name, c in (("below", config.c_below), ("above", config.c_above)):
+    K, n, steps = config.ufm.classes, config.ufm.per_class, config.threshold.steps
+    for name, c in (("below", config.threshold.c_below), ("above", config.threshold.c_above)):
         lam = c / (K * math.sqrt(n))  # c = K sqrt(n lambda_W lambda_H) with lambda_W = lambda_H
-        ufm = UFMMSE(K, n, config.dim, lam, lam, 0.0, bias=True)
-        state = ufm.gd(
-            config.lr,
-            config.threshold_steps,
-            generator=derive_generator(seed, 1 if name == "below" else 2),
-            init_std=config.init_std,
-            log_every=config.threshold_steps,
-        )
+        block = config.ufm.replace(lambda_W=lam, lambda_H=lam, steps=steps, log_every=steps)
+        _, state = block.solve(derive_generator(seed, 1 if name == "below" else 2))
         check_finite(state.losses[-1][1], state.losses[-1][0])
         out[f"threshold_w_norm_{name}"] = float(torch.linalg.matrix_norm(state.W))
     return out
 
 
 def _saddles(config: Config, seed: int) -> dict[str, float]:
-    K, n, d = config.saddle_classes, config.saddle_per_class, config.saddle_dim
-    lw, lh = config.saddle_lambda_W, config.saddle_lambda_H
-    predicted = saddle_min_eigenvalue(K, n, lw, lh)
+    s = config.saddle
+    K, d = s.classes, s.dim
+    predicted = saddle_min_eigenvalue(K, s.per_class, s.lambda_W, s.lambda_H)
     gen = derive_generator(seed, 3)
     grads, errors, eigs = [], [], []
     full_gap = full_eig = float("nan")
     for r in range(K):
         Q = torch.linalg.qr(torch.randn(d, r, generator=gen, dtype=torch.float64))[0] if r else None
-        ufm, st = ufm_strict_saddle(K, n, d, r, lw, lh, Q=Q)
+        ufm, st = ufm_strict_saddle(K, s.per_class, d, r, s.lambda_W, s.lambda_H, Q=Q)
         g = ufm.grad(st.W, st.H, st.b)
-        grads.append(max(float(t.abs().max()) for t in g))
+        grads.append(max(float(t.abs().max()) for t in g if t is not None))
         eig = ufm.hessian_min_eigenvalue(st.W, st.H, st.b)
         if r < K - 1:
             errors.append(abs(eig - predicted))
@@ -196,17 +172,9 @@ def _saddles(config: Config, seed: int) -> dict[str, float]:
 
 
 def _control(config: Config, seed: int) -> dict[str, float]:
-    K = config.control_classes
-    ufm = UFMMSE(K, config.control_per_class, K - 2, config.control_lambda, config.control_lambda, 0.0, bias=True)
-    state = ufm.gd(
-        config.control_lr,
-        config.control_steps,
-        generator=derive_generator(seed, 4),
-        init_std=config.init_std,
-        log_every=config.control_steps,
-    )
+    ufm, state = config.control.solve(derive_generator(seed, 4))
     f = float(ufm.loss(state.W, state.H, state.b))
-    check_finite(f, config.control_steps)
+    check_finite(f, config.control.steps)
     m = collapse_metrics(state.H.T, ufm.labels, state.W, state.b, center_W=True)
     return {
         "control_nc1": m["nc1_papyan"],
@@ -215,74 +183,43 @@ def _control(config: Config, seed: int) -> dict[str, float]:
     }
 
 
-def _mnist(config: Config, seed: int) -> tuple[torch.Tensor, ...]:
-    return mnist_split(config.train_size, config.test_size, derive_generator(seed, 10), config.train_source)
-
-
-@torch.no_grad()
-def _evaluate(model, x, y, device, transform, batch=1000) -> tuple[dict[str, float], float]:
-    model.eval()
-    with FeatureHook(model.fc) as hook:
-        outs = []
-        for i in range(0, len(x), batch):
-            xb = x[i : i + batch].to(device)
-            outs.append(model(transform(xb) if transform else xb).float())
-        logits = torch.cat(outs).cpu()
-        feats = hook.features().cpu()
-    W = model.fc.weight.detach().cpu()
-    b = None if model.fc.bias is None else model.fc.bias.detach().cpu()
-    m = collapse_metrics(feats, y, W, b, center_W=True, logits=logits)
-    return m, float((logits.argmax(1) == y).float().mean())
-
-
 def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    x_tr, y_tr, x_te, y_te = _mnist(config, seed)
-    K = 10
-    transform = mnist_as_rgb32 if config.network == "resnet18" else None
+    net, transform = config.net, config.net.transform()
+    x_tr, y_tr, x_te, y_te = (t.to(device) for t in net.data.load(derive_generator(seed, 10)))
+    mse = OneHotMSELoss(K_MNIST)
     out: dict[str, float] = {}
     for name, etf in (("learned", False), ("etf", True)):
-        torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=derive_generator(seed, 11 + etf))))
-        if config.network == "resnet18":
-            model = resnet18_collapse(K, etf_fc=etf, fixdim=K if etf else None).to(device)
-        else:
-            model = CollapseMLP(28 * 28, K, config.width, config.depth, feature_dim=K if etf else None, etf_fc=etf).to(
-                device
-            )
-        if name == "learned":
-            m0, acc0 = _evaluate(model, x_tr, y_tr, device, transform)
-            out.update(
-                net_init_nc1=m0["nc1_papyan"],
-                net_init_nc2=m0["nc2_etf_means_centred"],
-                net_init_nc3=m0["nc3_zhou_centred"],
-                net_init_nc4=m0["nc4_ncc_mismatch"],
-                net_init_train_acc=acc0,
-            )
 
-        def on_epoch(epoch: int, loss: float, name=name) -> None:
-            log.metrics(epoch, **{f"{name}/train_loss": loss})
-            check_finite(loss, epoch, {f"{name}_diverged_epoch": float(epoch)})
+        def on_epoch(epoch: int, result: FitResult, name: str = name) -> None:
+            log.metrics(epoch, **{f"{name}/train_loss": result.epoch_losses[-1]})
 
-        train_mse(
-            model,
-            x_tr,
-            y_tr,
-            K,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            lr=config.net_lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-            milestones=config.milestones,
-            generator=derive_generator(seed, 13 + etf),
-            on_epoch=on_epoch,
-            transform=transform,
-        )
-        m, acc = _evaluate(model, x_tr, y_tr, device, transform)
-        mt, acc_te = _evaluate(model, x_te, y_te, device, transform)
+        with torch_seeded(int(torch.randint(2**31 - 1, (1,), generator=derive_generator(seed, 11 + etf)))):
+            model = net.build(K_MNIST, etf_fc=etf, feature_dim=K_MNIST if etf else None).to(device)
+            if name == "learned":
+                m0, r0 = evaluate_collapse(model, x_tr, y_tr, transform=transform)
+                out.update(
+                    net_init_nc1=m0["nc1_papyan"],
+                    net_init_nc2=m0["nc2_etf_means_centred"],
+                    net_init_nc3=m0["nc3_zhou_centred"],
+                    net_init_nc4=m0["nc4_ncc_mismatch"],
+                    net_init_train_acc=r0.accuracy,
+                )
+            generator = derive_generator(seed, 13 + etf)
+            net.train(
+                model,
+                x_tr,
+                y_tr,
+                loss_fn=lambda m, b: mse(m(b.x), b.y),
+                generator=generator,
+                on_epoch=on_epoch,
+                tag=name,
+            )
+        m, train = evaluate_collapse(model, x_tr, y_tr, transform=transform)
+        mt, test = evaluate_collapse(model, x_te, y_te, transform=transform)
         out.update(
             {
-                f"net_{name}_train_acc": acc,
-                f"net_{name}_test_acc": acc_te,
+                f"net_{name}_train_acc": train.accuracy,
+                f"net_{name}_test_acc": test.accuracy,
                 f"net_{name}_nc1": m["nc1_papyan"],
                 f"net_{name}_nc2": m["nc2_etf_means_centred"],
                 f"net_{name}_nc2_W": m["nc2_etf_W_centred"],
@@ -298,7 +235,7 @@ def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> di
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """All five checks of card 10 for one seed; returns every criterion's metric."""
+    """Items 1-5 of docs/papers/collapse_mse.md for one seed; returns every criterion's metric."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     metrics: dict[str, float] = {}
@@ -307,7 +244,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     metrics.update(_saddles(config, seed))
     metrics.update(_control(config, seed))
     metrics["ufm_wall_s"] = time.perf_counter() - started
-    if config.network != "none":
+    if config.net.arch != "none":
         metrics.update(_network(config, seed, log, device))
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
@@ -323,12 +260,15 @@ PAPER = Paper(
         "analysis.collapse_metrics",
         "analysis.CollapseAccumulator",
         "analysis.FeatureHook",
+        "analysis.evaluate_collapse",
         "analysis.UFMMSE",
         "analysis.ufm_mse_optimum",
         "analysis.ufm_strict_saddle",
+        "analysis.etf_rho",
         "nn.ETFClassifier",
         "nn.CollapseMLP",
         "nn.resnet18_collapse",
+        "losses.OneHotMSELoss",
     ),
     curves=(
         Curve("UFM-MSE loss under GD", ("ufm_loss",), logy=True),

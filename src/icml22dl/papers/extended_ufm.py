@@ -5,12 +5,12 @@ not a simplex ETF, in the classifier and in the uncentred class means; an extra 
 layer (linear extended UFM) keeps this structure at every layer, and with a ReLU between
 the layers the post-activation features and the classifier still collapse onto an OF.
 
-``quick`` (card 14 section 3): (1) bias-free UFM against c(2 - c)/2 with OF vs ETF gaps
-side by side; (2) the same model with an unregularised bias gives an ETF instead; (3) the
-linear extended UFM against its scalar-problem optimum; (4) the ReLU extended UFM; (5) an
-informational bias-free MLP on MNIST (2,000 t10k images, not gating). ``paper``: the
-card's GPU scale (K = 10, n = 500, d = d1 = 512; ResNet-18 bias-free on 10,000 MNIST
-training images), not run here (no GPU in this session).
+``quick`` (docs/papers/extended_ufm.md#defaults): (1) bias-free UFM against c(2 - c)/2 with
+OF vs ETF gaps side by side; (2) the same model with an unregularised bias gives an ETF
+instead; (3) the linear extended UFM against its scalar-problem optimum; (4) the ReLU
+extended UFM; (5) an informational bias-free MLP on MNIST (2,000 t10k images, not gating).
+``paper``: the GPU scale (K = 10, n = 500, d = d1 = 512; ResNet-18 bias-free on 10,000 MNIST
+training images).
 """
 
 from __future__ import annotations
@@ -20,82 +20,83 @@ from dataclasses import dataclass
 
 import torch
 
-from icml22dl.analysis.collapse import FeatureHook, collapse_metrics, nc1, of_etf_distance, of_gap
-from icml22dl.analysis.ufm import UFMMSE, ExtendedUFM
-from icml22dl.data.mnist import mnist_as_rgb32, mnist_split
-from icml22dl.nn.collapse_nets import CollapseMLP, resnet18_collapse, train_mse
-from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.analysis.collapse import collapse_metrics, evaluate_collapse, nc1, of_etf_distance, of_gap
+from icml22dl.analysis.ufm import ExtendedUFM
+from icml22dl.losses.mse import OneHotMSELoss
+from icml22dl.papers.blocks import UFM, MNISTNet, MNISTSubset
+from icml22dl.runner import (
+    ConfigBlock,
+    Curve,
+    ExperimentConfig,
+    Paper,
+    RunLog,
+    check_finite,
+    derive_generator,
+    load_claim,
+    param,
+    torch_seeded,
+)
 from icml22dl.runner.device import resolve_device
+from icml22dl.train import FitResult, evaluate
+
+K_MNIST = 10
+
+
+@dataclass(frozen=True)
+class Extended(ConfigBlock):
+    """Items 3-4: the bias-free extended UFM, W2 sigma(W1 H), sigma the identity or ReLU (Tirer & Bruna, Sec. 4)."""
+
+    per_class: int = param(10, low=1, help="n")
+    dim: int = param(16, low=1, help="d, rows of H")
+    hidden: int = param(16, low=1, help="d1, rows of W1")
+    lam: float = param(5e-3, low=0.0, low_inclusive=False, help="lambda_2 = lambda_1 = lambda_H")
+    lr: float = param(0.5, low=0.0, low_inclusive=False, help="GD step (1.0 diverges on this three-factor model)")
+    linear_steps: int = param(5000, low=1, help="GD steps, linear model")
+    relu_steps: int = param(15000, low=1, help="GD steps, ReLU model (slow along the OF directions)")
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Hyper-parameters of the extended_ufm claim (defaults: the quick preset, card 14 section 3)."""
+    """Hyper-parameters of the extended_ufm claim (defaults: the quick preset, docs/papers/extended_ufm.md#defaults)."""
 
-    # items 1-2: two-factor UFM, bias-free and with an unregularised bias
-    classes: int = param(4, low=2, help="K (card 14 item 1)")
-    per_class: int = param(20, low=1, help="n (card 14 item 1)")
-    dim: int = param(16, low=1, help="d >= K (card 14 item 1)")
-    lam: float = param(5e-3, low=0.0, low_inclusive=False, help="lambda_W = lambda_H (card 14 item 1)")
-    lr: float = param(0.5, low=0.0, low_inclusive=False, help="GD step (card 14 item 1)")
-    steps: int = param(20000, low=1, help="GD steps (card 14 item 1)")
-    init_std: float = param(0.1, low=0.0, help="std of the i.i.d. normal init of every factor (not in the card)")
-    log_every: int = param(500, low=1, help="GD steps between logged losses")
-    # items 3-4: extended UFM
-    ext_per_class: int = param(10, low=1, help="n of the extended UFM (card 14 items 3-4)")
-    ext_dim: int = param(16, low=1, help="d of H (card: 16)")
-    ext_hidden: int = param(16, low=1, help="d1 of W1 (card: 16)")
-    ext_lam: float = param(5e-3, low=0.0, low_inclusive=False, help="lambda_2 = lambda_1 = lambda_H (card: 5e-3)")
-    ext_lr: float = param(0.5, low=0.0, low_inclusive=False, help="GD step (card: 0.5; 1.0 diverges)")
-    linear_steps: int = param(5000, low=1, help="GD steps, linear model (card: 5k)")
-    relu_steps: int = param(15000, low=1, help="GD steps, ReLU model (card: 15k)")
-    # item 5: informational network
-    network: str = param("mlp", choices=("none", "mlp", "resnet18"), help="bias-free network probe")
-    train_source: str = param("test", choices=("test", "train"), help="MNIST file the training images come from")
-    train_size: int = param(2000, low=10, help="training images (card: 2,000 from t10k)")
-    test_size: int = param(3000, low=10, help="test images, disjoint from training when drawn from one file")
-    width: int = param(128, low=1, help="MLP hidden width (card 10's network)")
-    depth: int = param(3, low=1, help="MLP hidden layers (Linear + BN + ReLU)")
-    epochs: int = param(300, low=1, help="epochs (card: 300)")
-    batch_size: int = param(128, low=2, help="batch")
-    net_lr: float = param(0.05, low=0.0, low_inclusive=False, help="SGD lr (card 10's network check)")
-    momentum: float = param(0.9, low=0.0, high=1.0, high_inclusive=False, help="SGD momentum")
-    weight_decay: float = param(5e-4, low=0.0, help="weight decay on every parameter")
-    milestones: tuple[int, ...] = param((100, 200), low=1, help="lr x0.1 at these epochs")
-    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
+    ufm: UFM = param(
+        UFM(classes=4, per_class=20, dim=16, lambda_W=5e-3, lambda_H=5e-3, lr=0.5, steps=20000, init_std=0.1),
+        help="items 1-2: the two-factor UFM, bias-free and with an unregularised bias (init_std, log_every: all UFMs)",
+    )
+    ext: Extended = param(Extended(), help="items 3-4: the extended UFM (K of ufm)")
+    net: MNISTNet = param(MNISTNet(), help="item 5: the informational bias-free network probe (MSE)")
+    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where the UFMs and the network run")
 
     def check(self) -> None:
-        if self.dim < self.classes or self.ext_dim < self.classes or self.ext_hidden < self.classes:
+        K = self.ufm.classes
+        if self.ufm.dim < K or self.ext.dim < K or self.ext.hidden < K:
             raise ValueError(
-                f"Config.dim={self.dim}, ext_dim={self.ext_dim}, ext_hidden={self.ext_hidden} must all "
-                f"be >= classes={self.classes} (card 14: d, d1 >= K)"
-            )
-        if self.train_source == "test" and self.train_size + self.test_size > 10000:
-            raise ValueError(
-                f"Config.train_size + test_size = {self.train_size + self.test_size} exceeds the 10,000 t10k images"
+                f"Config.ufm.dim={self.ufm.dim}, ext.dim={self.ext.dim}, ext.hidden={self.ext.hidden} must all "
+                f"be >= classes={K} (d, d1 >= K: Tirer & Bruna, Sec. 3)"
             )
 
 
 PRESETS = {
     "quick": Config(),
     "paper": Config(
-        classes=10,
-        per_class=500,
-        dim=512,
-        lam=5e-4,
-        ext_per_class=500,
-        ext_dim=512,
-        ext_hidden=512,
-        ext_lam=5e-4,
-        linear_steps=20000,
-        relu_steps=30000,
-        log_every=1000,
-        network="resnet18",
-        train_source="train",
-        train_size=10000,
-        test_size=10000,
-        epochs=100,
-        milestones=(33, 66),
+        ufm=UFM(
+            classes=10,
+            per_class=500,
+            dim=512,
+            lambda_W=5e-4,
+            lambda_H=5e-4,
+            lr=0.5,
+            steps=20000,
+            init_std=0.1,
+            log_every=1000,
+        ),
+        ext=Extended(per_class=500, dim=512, hidden=512, lam=5e-4, linear_steps=20000, relu_steps=30000),
+        net=MNISTNet(
+            arch="resnet18",
+            data=MNISTSubset(source="train", train_size=10000, test_size=10000),
+            epochs=100,
+            milestones=(33, 66),
+        ),
         device="auto",
     ),
 }
@@ -107,15 +108,8 @@ def _means(features: torch.Tensor, K: int) -> torch.Tensor:
 
 
 def _two_factor(config: Config, seed: int, log: RunLog, device: torch.device, bias: bool) -> dict[str, float]:
-    K = config.classes
-    ufm = UFMMSE(K, config.per_class, config.dim, config.lam, config.lam, 0.0, bias=bias, device=device)
-    state = ufm.gd(
-        config.lr,
-        config.steps,
-        generator=derive_generator(seed, 1 if bias else 0),
-        init_std=config.init_std,
-        log_every=config.log_every,
-    )
+    K = config.ufm.classes
+    ufm, state = config.ufm.solve(derive_generator(seed, 1 if bias else 0), bias=bias, device=device)
     tag = "bias" if bias else "ufm"
     for step, value in state.losses:
         log.metrics(step, **{f"{tag}_loss": value})
@@ -142,26 +136,17 @@ def _two_factor(config: Config, seed: int, log: RunLog, device: torch.device, bi
 
 
 def _extended(config: Config, seed: int, log: RunLog, device: torch.device, activation: str) -> dict[str, float]:
-    K = config.classes
-    model = ExtendedUFM(
-        K,
-        config.ext_per_class,
-        config.ext_dim,
-        config.ext_hidden,
-        config.ext_lam,
-        config.ext_lam,
-        config.ext_lam,
-        activation=activation,
-        device=device,
-    )
-    steps = config.linear_steps if activation == "identity" else config.relu_steps
+    K, ext = config.ufm.classes, config.ext
+    model = ExtendedUFM(K, ext.per_class, ext.dim, ext.hidden, ext.lam, ext.lam, ext.lam, activation, device=device)
+    steps = ext.linear_steps if activation == "identity" else ext.relu_steps
     state = model.gd(
-        config.ext_lr,
+        ext.lr,
         steps,
         generator=derive_generator(seed, 2 if activation == "identity" else 3),
-        init_std=config.init_std,
-        log_every=config.log_every,
+        init_std=config.ufm.init_std,
+        log_every=config.ufm.log_every,
     )
+    assert state.W1 is not None
     tag = "linear" if activation == "identity" else "relu"
     for step, value in state.losses:
         log.metrics(step, **{f"{tag}_loss": value})
@@ -172,7 +157,6 @@ def _extended(config: Config, seed: int, log: RunLog, device: torch.device, acti
     S = model.hidden(W1, H)
     labels = model.labels.cpu()
     MH, MS = _means(H, K), _means(S, K)
-    MHc = MH - MH.mean(0)
     out = {
         f"{tag}_f": f,
         f"{tag}_rel_gap": abs(f - f_star) / f_star,
@@ -190,56 +174,23 @@ def _extended(config: Config, seed: int, log: RunLog, device: torch.device, acti
     return out
 
 
-def _mnist(config: Config, seed: int) -> tuple[torch.Tensor, ...]:
-    return mnist_split(config.train_size, config.test_size, derive_generator(seed, 10), config.train_source)
-
-
-@torch.no_grad()
-def _features(model, x, device, transform, batch=1000) -> tuple[torch.Tensor, torch.Tensor]:
-    model.eval()
-    with FeatureHook(model.fc) as hook:
-        outs = []
-        for i in range(0, len(x), batch):
-            xb = x[i : i + batch].to(device)
-            outs.append(model(transform(xb) if transform else xb).float())
-        return hook.features().cpu(), torch.cat(outs).cpu()
-
-
 def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    x_tr, y_tr, x_te, y_te = _mnist(config, seed)
-    K = 10
-    transform = mnist_as_rgb32 if config.network == "resnet18" else None
-    torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=derive_generator(seed, 11))))
-    if config.network == "resnet18":
-        model = resnet18_collapse(K, fc_bias=False).to(device)
-    else:
-        model = CollapseMLP(28 * 28, K, config.width, config.depth, fc_bias=False).to(device)
+    net, transform = config.net, config.net.transform()
+    x_tr, y_tr, x_te, y_te = (t.to(device) for t in net.data.load(derive_generator(seed, 10)))
+    mse = OneHotMSELoss(K_MNIST)
 
-    def on_epoch(epoch: int, loss: float) -> None:
-        log.metrics(epoch, **{"net/train_loss": loss})
-        check_finite(loss, epoch, {"net_diverged_epoch": float(epoch)})
+    def on_epoch(epoch: int, result: FitResult) -> None:
+        log.metrics(epoch, **{"net/train_loss": result.epoch_losses[-1]})
 
-    train_mse(
-        model,
-        x_tr,
-        y_tr,
-        K,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.net_lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        milestones=config.milestones,
-        generator=derive_generator(seed, 12),
-        on_epoch=on_epoch,
-        transform=transform,
-    )
-    feats, logits = _features(model, x_tr, device, transform)
-    _, logits_te = _features(model, x_te, device, transform)
-    m = collapse_metrics(feats, y_tr, model.fc.weight.detach().cpu(), None, center_W=True, logits=logits)
+    with torch_seeded(int(torch.randint(2**31 - 1, (1,), generator=derive_generator(seed, 11)))):
+        model = net.build(K_MNIST, fc_bias=False).to(device)
+        generator = derive_generator(seed, 12)
+        net.train(model, x_tr, y_tr, loss_fn=lambda m, b: mse(m(b.x), b.y), generator=generator, on_epoch=on_epoch)
+    m, train = evaluate_collapse(model, x_tr, y_tr, transform=transform)
+    test = evaluate(model, x_te, y_te, transform=transform)
     return {
-        "net_train_acc": float((logits.argmax(1) == y_tr).float().mean()),
-        "net_test_acc": float((logits_te.argmax(1) == y_te).float().mean()),
+        "net_train_acc": train.accuracy,
+        "net_test_acc": test.accuracy,
         "net_nc1": m["nc1_papyan"],
         "net_of_gap_means": m["of_gap_means"],
         "net_of_gap_W": m["of_gap_W"],
@@ -250,17 +201,17 @@ def _network(config: Config, seed: int, log: RunLog, device: torch.device) -> di
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """Items 1-5 of card 14 for one seed; returns every criterion's metric."""
+    """Items 1-5 of docs/papers/extended_ufm.md for one seed; returns every criterion's metric."""
     started = time.perf_counter()
     device = resolve_device(config.device)
-    metrics: dict[str, float] = {"of_etf_distance": of_etf_distance(config.classes)}
+    metrics: dict[str, float] = {"of_etf_distance": of_etf_distance(config.ufm.classes)}
     metrics.update(_two_factor(config, seed, log, device, bias=False))
     metrics.update(_two_factor(config, seed, log, device, bias=True))
     metrics.update(_extended(config, seed, log, device, "identity"))
     metrics.update(_extended(config, seed, log, device, "relu"))
-    # The ReLU model is judged against the *linear* model's optimum (card 14 item 4).
+    # The ReLU model is judged against the *linear* model's optimum (docs/papers/extended_ufm.md#claim-and-thresholds).
     metrics["ufm_wall_s"] = time.perf_counter() - started
-    if config.network != "none":
+    if config.net.arch != "none":
         metrics.update(_network(config, seed, log, device))
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
@@ -280,6 +231,8 @@ PAPER = Paper(
         "analysis.etf_gap",
         "analysis.collapse_by_layer",
         "analysis.collapse_metrics",
+        "analysis.evaluate_collapse",
+        "losses.OneHotMSELoss",
     ),
     curves=(
         Curve("UFM loss under GD (bias-free vs unregularised bias)", ("ufm_loss", "bias_loss"), logy=True),

@@ -5,11 +5,11 @@ Claim (Nacson, Ravichandran, Srebro & Soudry, ICML 2022): in diagonal linear net
 regime to the sparsity-inducing rich regime even where gradient flow stays kernel-like,
 because a dynamically stable minimum has a bounded weighted l1 norm.
 
-One run (one seed) draws ``problems`` independent sparse-regression problems (card 13: d =
-200, N = 40, 3 unit entries, noiseless, alpha = 0.1) and trains GD at ``eta = f * 2 / s0``
-for every feature mean mu and every f of the grid; the card's statistics are medians over
-those problems. ``paper`` is the card's larger setting (d = 1000, N = 100, s = 5, 20
-problems, several alphas); no GPU needed.
+One run (one seed) draws ``problems`` independent sparse-regression problems (d = 200,
+N = 40, 3 unit entries, noiseless, alpha = 0.1; docs/papers/step_size_bias.md#defaults) and
+trains GD at ``eta = f * 2 / s0`` for every feature mean mu and every f of the grid; the
+statistics are medians over those problems. ``paper`` is the larger setting (d = 1000,
+N = 100, s = 5, 20 problems, several alphas). Everything runs on the CPU (float64).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from icml22dl.analysis.diagonal_nets import (
     gaussian_test_error,
@@ -28,42 +28,62 @@ from icml22dl.analysis.diagonal_nets import (
     stability_bound,
     weighted_l1,
 )
-from icml22dl.data.sparse_regression import sparse_regression_data
+from icml22dl.data.sparse_regression import SparseRegression, sparse_regression_data
 from icml22dl.nn.linear_nets import diagonal_gd
-from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, derive_generator, load_claim, param
+from icml22dl.runner import ConfigBlock, Curve, ExperimentConfig, Paper, RunLog, derive_generator, load_claim, param
+
+DEFAULTS = "docs/papers/step_size_bias.md#defaults"
+
+
+@dataclass(frozen=True)
+class Problem(ConfigBlock):
+    """One noiseless sparse-regression problem: rows x ~ N(mu 1, I_dim), beta* with unit entries."""
+
+    dim: int = param(200, low=1, help=f"d ({DEFAULTS})")
+    examples: int = param(40, low=1, help=f"N < d ({DEFAULTS})")
+    sparsity: int = param(3, low=0, help=f"unit entries of beta* ({DEFAULTS})")
+
+    def check(self) -> None:
+        if self.examples >= self.dim:
+            raise ValueError(f"Problem.examples={self.examples} must be < dim={self.dim} (underdetermined)")
+        if self.sparsity > self.dim:
+            raise ValueError(f"Problem.sparsity={self.sparsity} must be <= dim={self.dim}")
+
+
+@dataclass(frozen=True)
+class GD(ConfigBlock):
+    """Stopping rules of full-batch GD on the diagonal network (:func:`icml22dl.nn.diagonal_gd`)."""
+
+    max_steps: int = param(100_000, low=1, help=f"GD step cap ({DEFAULTS})")
+    tol: float = param(1e-8, low=0.0, low_inclusive=False, help=f"stop when L < tol ({DEFAULTS})")
+    diverge_at: float = param(1e12, low=0.0, low_inclusive=False, help=f"divergence when L > this ({DEFAULTS})")
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Hyper-parameters of the step-size experiment (defaults: the quick preset, card 13 section 3)."""
+    """Hyper-parameters of the step-size experiment (defaults: the quick preset, docs/papers/step_size_bias.md).
 
-    dim: int = param(200, low=1, help="d (card 13 quick)")
-    examples: int = param(40, low=1, help="N < d (card 13 quick)")
-    sparsity: int = param(3, low=0, help="unit entries of beta* (card 13 quick)")
-    alphas: tuple[float, ...] = param((0.1,), low=0.0, low_inclusive=False, help="init scales (card 13 quick: 0.1)")
-    mus: tuple[float, ...] = param((1.0, 0.5, 0.0), low=0.0, help="feature means mu (card 13: 1, 0.5, 0 = centred)")
+    Everything runs in float64 on the CPU (the problems are tiny; the config has no device field).
+    """
+
+    problem: Problem = param(Problem(), help="the sparse-regression problem")
+    alphas: tuple[float, ...] = param((0.1,), low=0.0, low_inclusive=False, help=f"init scales ({DEFAULTS})")
+    mus: tuple[float, ...] = param((1.0, 0.5, 0.0), low=0.0, help=f"feature means mu, 0 = centred ({DEFAULTS})")
     fractions: tuple[float, ...] = param(
-        (0.02, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0), low=0.0, low_inclusive=False, help="eta = f * 2 / s0 (card 13 table)"
+        (0.02, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0), low=0.0, low_inclusive=False, help=f"eta = f * 2 / s0 ({DEFAULTS})"
     )
     gf_fraction: float = param(
-        0.02, low=0.0, low_inclusive=False, help="f of the gradient-flow-like reference (card 13)"
+        0.02, low=0.0, low_inclusive=False, help=f"f of the gradient-flow-like reference ({DEFAULTS})"
     )
-    large_fraction: float = param(0.8, low=0.0, low_inclusive=False, help="f of criterion 1 (card 13)")
-    centred_fraction: float = param(0.2, low=0.0, low_inclusive=False, help="f of the centred control (card 13)")
-    problems: int = param(5, low=1, help="independent problems per seed; medians over them (card 13: 5 seeds)")
-    max_steps: int = param(100_000, low=1, help="GD step cap (card 13)")
-    tol: float = param(1e-8, low=0.0, low_inclusive=False, help="stop when L < tol (card 13)")
-    diverge_at: float = param(1e12, low=0.0, low_inclusive=False, help="divergence when L > this (card 13)")
+    large_fraction: float = param(0.8, low=0.0, low_inclusive=False, help="f of the step-size-gain criterion")
+    centred_fraction: float = param(0.2, low=0.0, low_inclusive=False, help="f of the centred control")
+    problems: int = param(5, low=1, help="independent problems per seed; medians over them")
+    gd: GD = param(GD(), help="GD stopping rules")
     l1_proxy_alpha: float = param(
-        1e-3, low=0.0, low_inclusive=False, help="alpha of the exact GF solution used as l1-minimiser proxy (card 13)"
+        1e-3, low=0.0, low_inclusive=False, help="alpha of the exact GF solution used as l1-minimiser proxy"
     )
-    device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="unused: the runs are tiny and use the CPU")
 
     def check(self) -> None:
-        if self.examples >= self.dim:
-            raise ValueError(f"Config.examples={self.examples} must be < dim={self.dim} (underdetermined)")
-        if self.sparsity > self.dim:
-            raise ValueError(f"Config.sparsity={self.sparsity} must be <= dim={self.dim}")
         for name in ("gf_fraction", "large_fraction", "centred_fraction"):
             if getattr(self, name) not in self.fractions:
                 raise ValueError(f"Config.{name}={getattr(self, name)} must be one of fractions={self.fractions}")
@@ -74,15 +94,26 @@ class Config(ExperimentConfig):
 PRESETS = {
     "quick": Config(),
     "paper": Config(
-        dim=1000,
-        examples=100,
-        sparsity=5,
+        problem=Problem(dim=1000, examples=100, sparsity=5),
         alphas=(0.01, 0.03, 0.1, 0.3),
         problems=20,
         fractions=(0.02, 0.1, 0.2, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0),
-        device="auto",
     ),
 }
+
+
+@dataclass
+class _Sweep:
+    """Raw outcomes of every GD run of one seed, keyed by :func:`_tag` where per setting."""
+
+    errors: dict[str, list[float]] = field(default_factory=dict)
+    converged: dict[str, list[float]] = field(default_factory=dict)
+    bound_ratios: list[float] = field(default_factory=list)
+    sharp_ratios: list[float] = field(default_factory=list)
+    kkt: list[float] = field(default_factory=list)
+    gf_errors: list[float] = field(default_factory=list)
+    l1_errors: list[float] = field(default_factory=list)
+    attempted: int = 0
 
 
 def _median(values: list[float]) -> float:
@@ -94,60 +125,67 @@ def _tag(mu: float, f: float, alpha: float) -> str:
     return f"mu{mu:g}_f{f:g}_a{alpha:g}"
 
 
-def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """Train GD at every (alpha, mu, f) on ``problems`` draws; medians, bound checks, KKT."""
-    started = time.perf_counter()
+def _main_alpha(config: Config) -> float:
+    """The alpha the criteria are judged at: 0.1 when swept, else the first."""
+    return config.alphas[0] if 0.1 not in config.alphas else 0.1
+
+
+def _references(config: Config, data: SparseRegression, mu: float, sweep: _Sweep) -> None:
+    """Exact GF limits at the main alpha and at the l1-proxy alpha (informational; NaN when Newton stalls)."""
+    for alpha_ref, out in ((_main_alpha(config), sweep.gf_errors), (config.l1_proxy_alpha, sweep.l1_errors)):
+        try:
+            out.append(gaussian_test_error(gf_solution(data.X, data.y, alpha_ref, max_iter=100), data.beta_star, mu))
+        except RuntimeError:
+            out.append(math.nan)
+
+
+def _train_grid(config: Config, data: SparseRegression, mu: float, sweep: _Sweep) -> None:
+    """GD at every (alpha, f) on one problem; records errors, convergence, the bound ratios and KKT."""
+    for alpha in config.alphas:
+        s0 = init_sharpness(data.X, alpha)
+        for f in config.fractions:
+            eta = f * 2.0 / s0
+            gd = config.gd
+            result = diagonal_gd(
+                data.X, data.y, alpha, eta, max_steps=gd.max_steps, tol=gd.tol, diverge_at=gd.diverge_at
+            )
+            sweep.attempted += 1
+            tag = _tag(mu, f, alpha)
+            ok = result.status == "converged"
+            sweep.converged.setdefault(tag, []).append(1.0 if ok else 0.0)
+            sweep.errors.setdefault(tag, []).append(
+                gaussian_test_error(result.beta, data.beta_star, mu) if ok else math.nan
+            )
+            if ok:
+                sweep.bound_ratios.append(weighted_l1(data.X, result.beta) / stability_bound(eta))
+                sweep.sharp_ratios.append(gn_sharpness(data.X, result.u, result.v) * eta / 2.0)
+                if f == config.gf_fraction and mu == max(config.mus) and alpha == _main_alpha(config):
+                    sweep.kkt.append(kkt_residual(data.X, result.beta, alpha))
+
+
+def run_sweep(config: Config, seed: int, log: RunLog) -> _Sweep:
+    """Train GD at every (alpha, mu, f) on ``problems`` draws (one data stream, problem by problem)."""
     gen = derive_generator(seed, 0)
-    errors: dict[str, list[float]] = {}
-    converged: dict[str, list[float]] = {}
-    bound_ratios, sharp_ratios, kkt = [], [], []
-    gf_errors, l1_errors = [], []
-    attempted = 0
-    main_alpha = config.alphas[0] if 0.1 not in config.alphas else 0.1
-    mu_pos = max(config.mus)
-    for problem in log.progress(range(config.problems), total=config.problems, desc="problems"):
+    out = _Sweep()
+    for _problem in log.progress(range(config.problems), total=config.problems, desc="problems"):
         for mu in config.mus:
-            data = sparse_regression_data(config.dim, config.examples, config.sparsity, mu, gen)
-            if mu == mu_pos:  # informational references: NaN when Newton stalls (never gates)
-                for alpha_ref, out in ((main_alpha, gf_errors), (config.l1_proxy_alpha, l1_errors)):
-                    try:
-                        out.append(
-                            gaussian_test_error(
-                                gf_solution(data.X, data.y, alpha_ref, max_iter=100), data.beta_star, mu
-                            )
-                        )
-                    except RuntimeError:
-                        out.append(math.nan)
-            for alpha in config.alphas:
-                s0 = init_sharpness(data.X, alpha)
-                for f in config.fractions:
-                    eta = f * 2.0 / s0
-                    result = diagonal_gd(
-                        data.X,
-                        data.y,
-                        alpha,
-                        eta,
-                        max_steps=config.max_steps,
-                        tol=config.tol,
-                        diverge_at=config.diverge_at,
-                    )
-                    attempted += 1
-                    tag = _tag(mu, f, alpha)
-                    ok = result.status == "converged"
-                    converged.setdefault(tag, []).append(1.0 if ok else 0.0)
-                    error = gaussian_test_error(result.beta, data.beta_star, mu) if ok else math.nan
-                    errors.setdefault(tag, []).append(error)
-                    if ok:
-                        bound_ratios.append(weighted_l1(data.X, result.beta) / stability_bound(eta))
-                        sharp_ratios.append(gn_sharpness(data.X, result.u, result.v) * eta / 2.0)
-                        if f == config.gf_fraction and mu == mu_pos and alpha == main_alpha:
-                            kkt.append(kkt_residual(data.X, result.beta, alpha))
+            p = config.problem
+            data = sparse_regression_data(p.dim, p.examples, p.sparsity, mu, gen)
+            if mu == max(config.mus):
+                _references(config, data, mu, out)
+            _train_grid(config, data, mu, out)
+    return out
+
+
+def median_table(config: Config, sweep: _Sweep, log: RunLog) -> dict[str, float]:
+    """Median test error and converged fraction per (mu, f, alpha); the main alpha's curves are logged."""
+    main_alpha = _main_alpha(config)
     metrics: dict[str, float] = {}
     for k, mu in enumerate(config.mus):
         for f in config.fractions:
             tag = _tag(mu, f, main_alpha)
-            metrics[f"{tag}_median_test_error"] = _median(errors[tag])
-            metrics[f"{tag}_converged"] = statistics.fmean(converged[tag])
+            metrics[f"{tag}_median_test_error"] = _median(sweep.errors[tag])
+            metrics[f"{tag}_converged"] = statistics.fmean(sweep.converged[tag])
             log.metrics(
                 k * len(config.fractions) + config.fractions.index(f),
                 f=f,
@@ -161,33 +199,68 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
             for mu in config.mus:
                 for f in config.fractions:
                     tag = _tag(mu, f, alpha)
-                    metrics[f"{tag}_median_test_error"] = _median(errors[tag])
-                    metrics[f"{tag}_converged"] = statistics.fmean(converged[tag])
+                    metrics[f"{tag}_median_test_error"] = _median(sweep.errors[tag])
+                    metrics[f"{tag}_converged"] = statistics.fmean(sweep.converged[tag])
+    return metrics
+
+
+def step_size_gain(config: Config, sweep: _Sweep, table: dict[str, float]) -> dict[str, float]:
+    """Criteria 1-2: large step vs GF-like step on non-centred data, and the centred control."""
+    main_alpha, mu_pos = _main_alpha(config), max(config.mus)
     gf_tag = _tag(mu_pos, config.gf_fraction, main_alpha)
     large_tag = _tag(mu_pos, config.large_fraction, main_alpha)
     centred_gf = _tag(0.0, config.gf_fraction, main_alpha)
     centred_large = _tag(0.0, config.centred_fraction, main_alpha)
+    metrics: dict[str, float] = {}
     for name, tag in (
         ("gf", gf_tag),
         ("large", large_tag),
         ("centred_gf", centred_gf),
         ("centred_large", centred_large),
     ):
-        for problem, value in enumerate(errors[tag]):
+        for problem, value in enumerate(sweep.errors[tag]):
             metrics[f"{name}_test_error_problem{problem}"] = value
     metrics.update(
-        step_size_gain=metrics[f"{large_tag}_median_test_error"] / metrics[f"{gf_tag}_median_test_error"],
-        large_converged=metrics[f"{large_tag}_converged"],
-        centred_ratio=metrics[f"{centred_large}_median_test_error"] / metrics[f"{centred_gf}_median_test_error"],
-        max_weighted_l1_ratio=max(bound_ratios) if bound_ratios else math.nan,
-        max_sharpness_ratio=max(sharp_ratios) if sharp_ratios else math.nan,
-        converged_runs=float(len(bound_ratios)),
-        attempted_runs=float(attempted),
-        max_kkt_residual=max(kkt) if kkt else math.nan,
-        gf_exact_median_test_error=_median(gf_errors),
-        l1_proxy_median_test_error=_median(l1_errors),
-        run_wall_s=time.perf_counter() - started,
+        step_size_gain=table[f"{large_tag}_median_test_error"] / table[f"{gf_tag}_median_test_error"],
+        large_converged=table[f"{large_tag}_converged"],
+        centred_ratio=table[f"{centred_large}_median_test_error"] / table[f"{centred_gf}_median_test_error"],
     )
+    return metrics
+
+
+def stability(sweep: _Sweep) -> dict[str, float]:
+    """Criterion 3: every converged run obeys the weighted-l1 and sharpness bounds of a stable minimum."""
+    return {
+        "max_weighted_l1_ratio": max(sweep.bound_ratios) if sweep.bound_ratios else math.nan,
+        "max_sharpness_ratio": max(sweep.sharp_ratios) if sweep.sharp_ratios else math.nan,
+        "converged_runs": float(len(sweep.bound_ratios)),
+        "attempted_runs": float(sweep.attempted),
+    }
+
+
+def gf_kkt(sweep: _Sweep) -> dict[str, float]:
+    """Criterion 5: the GF-like step reaches the gradient-flow solution (KKT residual)."""
+    return {"max_kkt_residual": max(sweep.kkt) if sweep.kkt else math.nan}
+
+
+def references(sweep: _Sweep) -> dict[str, float]:
+    """Informational: exact GF solution at the main alpha and the l1-minimiser proxy."""
+    return {
+        "gf_exact_median_test_error": _median(sweep.gf_errors),
+        "l1_proxy_median_test_error": _median(sweep.l1_errors),
+    }
+
+
+def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
+    """Train GD at every (alpha, mu, f) on ``problems`` draws; medians, bound checks, KKT."""
+    started = time.perf_counter()
+    outcomes = run_sweep(config, seed, log)
+    metrics = median_table(config, outcomes, log)
+    metrics.update(step_size_gain(config, outcomes, metrics))
+    metrics.update(stability(outcomes))
+    metrics.update(gf_kkt(outcomes))
+    metrics.update(references(outcomes))
+    metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
 

@@ -6,310 +6,260 @@ time-and-graph (a GNN per snapshot, node states mixed over time); on a task buil
 time-then-graph succeeds where time-and-graph fails, and on some real tasks it is better
 and cheaper.
 
-Quick A (expressivity): the DynCSL-like task (19-node 4-regular circulant snapshots,
-constant features, 6 patterns of shared skip jumps; our construction, the authors' file
-is not obtainable): time-and-graph (sum-GNN per snapshot -> GRU) vs time-then-graph
-(edge and node GRUs -> 2-layer sum-GNN), plus the order-blind presence-count ablation.
-Quick B (real data): England-COVID, 7-day window -> next day, transductive node split
-7/1/2: GRU-GCN vs a correct GCN-GRU and EvolveGCN-O (all ours), RMSE and ms/epoch.
+Quick A (expressivity, block ``dyncsl``): the DynCSL-like task (19-node 4-regular circulant
+snapshots, constant features, 6 patterns of shared skip jumps; our construction, the
+authors' file is not obtainable): time-and-graph (sum-GNN per snapshot -> GRU) vs
+time-then-graph (edge and node GRUs -> 2-layer sum-GNN), plus the order-blind
+presence-count ablation. Quick B (real data, block ``covid``): England-COVID, 7-day window
+-> next day, transductive node split 7/1/2: GRU-GCN vs a correct GCN-GRU and EvolveGCN-O
+(all ours), RMSE and ms/epoch.
 
-``paper``: the card's shortened GPU check at scale (2000 / 1000 DynCSL-like graphs;
-EngCOVID 100 epochs). The faithful tables need the authors' Dropbox bundle (not available).
+``paper``: the shortened GPU check at scale (2000 / 1000 DynCSL-like graphs; EngCOVID 100
+epochs). The faithful tables need the authors' data bundle (not available); see
+``docs/papers/time_then_graph.md#deviations-from-the-paper``.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from icml22dl.data.temporal_graphs import DynamicGraphSignal, dyncsl_like, load_england_covid
-from icml22dl.runner import Curve, ExperimentConfig, Paper, RunLog, check_finite, derive_generator, load_claim, param
+from icml22dl.data.temporal_graphs import (
+    DynamicGraphSignal,
+    dyncsl_like,
+    forecast_windows,
+    load_england_covid,
+    node_split,
+)
+from icml22dl.papers.blocks import Optim
+from icml22dl.runner import (
+    ConfigBlock,
+    Curve,
+    ExperimentConfig,
+    Paper,
+    RunLog,
+    check_finite,
+    derive_generator,
+    load_claim,
+    param,
+    torch_seeded,
+)
 from icml22dl.runner.device import resolve_device
 
 TASKS = ("dyncsl", "covid")
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
-    """Hyper-parameters of the time-then-graph experiment (defaults: the quick preset, card 11 section 3)."""
+class DynCSL(ConfigBlock):
+    """Quick A: the DynCSL-like expressivity task and the training of its models."""
 
-    tasks: tuple[str, ...] = param(TASKS, help="dyncsl (Quick A) and/or covid (Quick B)")
-    train_graphs: int = param(240, low=6, help="DynCSL-like training graphs (card quick 240)")
-    test_graphs: int = param(120, low=6, help="DynCSL-like test graphs (card quick 120)")
-    nodes: int = param(19, low=5, help="nodes per DynCSL-like graph (official DynCSL 19)")
-    patterns: int = param(6, low=2, high=6, help="classes of the DynCSL-like task (card 6)")
-    dyn_hidden: int = param(32, low=1, help="DynCSL-like model width (card quick 32)")
-    dyn_lr: float = param(3e-3, low=0.0, low_inclusive=False, help="DynCSL-like Adam lr (card quick 3e-3)")
-    dyn_epochs: int = param(40, low=1, help="DynCSL-like epochs (card quick 40)")
-    dyn_batch: int = param(48, low=1, help="DynCSL-like graphs per batch (disjoint union)")
+    train_graphs: int = param(240, low=6, help="DynCSL-like training graphs (quick 240)")
+    test_graphs: int = param(120, low=6, help="DynCSL-like test graphs (quick 120)")
+    nodes: int = param(19, low=5, help="nodes per graph, odd (official DynCSL 19)")
+    patterns: int = param(6, low=2, high=6, help="classes (6 patterns of shared skip jumps)")
+    hidden: int = param(32, low=1, help="model width (quick 32)")
+    opt: Optim = param(Optim(name="adam", lr=3e-3), help="Adam, lr 3e-3 (quick), no weight decay")
+    epochs: int = param(40, low=1, help="training epochs (quick 40)")
+    batch: int = param(48, low=1, help="graphs per batch (disjoint union)")
     count_ablation: bool = param(True, help="also train the presence-count (order-blind) TtG ablation")
-    window: int = param(7, low=1, help="EngCOVID input days (official 7)")
-    horizon: int = param(1, low=1, help="EngCOVID days ahead (official 1)")
-    covid_hidden: int = param(16, low=1, help="EngCOVID width (official 16)")
-    covid_lr: float = param(1e-3, low=0.0, low_inclusive=False, help="EngCOVID Adam lr (official 1e-3)")
-    covid_wd: float = param(1e-5, low=0.0, help="EngCOVID weight decay (official 1e-5)")
-    covid_clip: float = param(1.0, low=0.0, low_inclusive=False, help="gradient value clip (official 1.0)")
-    covid_epochs: int = param(40, low=1, help="EngCOVID epochs (card 100; quick 40 for the time budget)")
-    covid_batch: int = param(8, low=1, help="EngCOVID windows per batch (disjoint union)")
+
+    def check(self) -> None:
+        if self.nodes % 2 == 0:
+            raise ValueError(f"DynCSL.nodes={self.nodes} must be odd (circulant jumps 2..(n-1)/2)")
+
+
+@dataclass(frozen=True)
+class Covid(ConfigBlock):
+    """Quick B: England-COVID next-day forecasting and the training of its models."""
+
+    window: int = param(7, low=1, help="input days (official 7)")
+    horizon: int = param(1, low=1, help="days ahead (official 1)")
+    hidden: int = param(16, low=1, help="model width (official 16)")
+    opt: Optim = param(Optim(name="adam", lr=1e-3, weight_decay=1e-5), help="Adam (official lr 1e-3, wd 1e-5)")
+    clip: float = param(1.0, low=0.0, low_inclusive=False, help="gradient value clip (official 1.0)")
+    epochs: int = param(40, low=1, help="epochs (official 100; quick 40 for the time budget)")
+    batch: int = param(8, low=1, help="windows per batch (disjoint union)")
     split: tuple[int, ...] = param((7, 1, 2), low=1, help="transductive node split train/val/test parts (official)")
     buggy_baseline: bool = param(False, help="also train the official edge-blind GCN-GRU (ignore_edges=True)")
+
+    def check(self) -> None:
+        if len(self.split) != 3:
+            raise ValueError(f"Covid.split={self.split!r} needs three parts (train, val, test)")
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Hyper-parameters of the time-then-graph experiment.
+
+    Defaults: the quick preset (``docs/papers/time_then_graph.md#defaults``).
+    """
+
+    tasks: tuple[str, ...] = param(TASKS, help="dyncsl (Quick A) and/or covid (Quick B)")
+    dyncsl: DynCSL = param(DynCSL(), help="Quick A: the DynCSL-like task")
+    covid: Covid = param(Covid(), help="Quick B: England-COVID forecasting")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
     def check(self) -> None:
         if not self.tasks or any(t not in TASKS for t in self.tasks):
             raise ValueError(f"Config.tasks={self.tasks!r} must be a non-empty subset of {TASKS}")
-        if len(self.split) != 3:
-            raise ValueError(f"Config.split={self.split!r} needs three parts (train, val, test)")
-        if self.nodes % 2 == 0:
-            raise ValueError(f"Config.nodes={self.nodes} must be odd (circulant jumps 2..(n-1)/2)")
 
 
 PRESETS = {
     "quick": Config(),
     "paper": Config(
-        train_graphs=2000,
-        test_graphs=1000,
-        dyn_epochs=40,
-        dyn_batch=100,
-        covid_epochs=100,
-        buggy_baseline=True,
+        dyncsl=DynCSL(train_graphs=2000, test_graphs=1000, epochs=40, batch=100),
+        covid=Covid(epochs=100, buggy_baseline=True),
         device="auto",
     ),
 }
 
 
-def _to(signal: DynamicGraphSignal, device: torch.device) -> DynamicGraphSignal:
-    move = lambda t: None if t is None else t.to(device)  # noqa: E731
-    return DynamicGraphSignal(
-        [e.to(device) for e in signal.edge_indices],
-        None if signal.edge_weights is None else [w.to(device) for w in signal.edge_weights],
-        signal.features.to(device),
-        move(signal.targets),
-        move(signal.label),
-        move(signal.batch),
-    )
+def _logger(log: RunLog, prefix: str) -> Callable[[int, dict[str, float]], None]:
+    """``on_epoch`` that logs every value as ``<prefix>/<name>``."""
 
-
-def _agg_to(agg, device: torch.device):
-    from icml22dl.graphs.temporal import Aggregated
-
-    return Aggregated(
-        agg.edge_index.to(device),
-        agg.edge_history.to(device),
-        agg.node_history.to(device),
-        None if agg.batch is None else agg.batch.to(device),
-        agg.num_graphs,
-        agg.pad_value,
-    )
-
-
-def _train_epochs(
-    model,
-    batches,
-    loss_fn,
-    epochs: int,
-    lr: float,
-    weight_decay: float,
-    clip: float | None,
-    generator: torch.Generator,
-    evaluate,
-    log: RunLog,
-    prefix: str,
-):
-    """Shared loop: Adam, batches in a fresh order each epoch, ``evaluate()`` after each epoch."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    train_time, history = 0.0, []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        tick = time.perf_counter()
-        total = 0.0
-        for i in torch.randperm(len(batches), generator=generator).tolist():
-            optimizer.zero_grad()
-            loss = loss_fn(model, batches[i])
-            loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_value_(model.parameters(), clip)
-            optimizer.step()
-            total += loss.item()
-        train_time += time.perf_counter() - tick
-        check_finite(total, epoch)
-        model.eval()
-        with torch.no_grad():
-            values = evaluate(model)
-        values["train_loss"] = total / len(batches)
-        history.append(values)
+    def on_epoch(epoch: int, values: dict[str, float]) -> None:
         log.metrics(epoch, **{f"{prefix}/{k}": v for k, v in values.items()})
-    return history, train_time / epochs * 1e3
+
+    return on_epoch
 
 
-def _run_dyncsl(config: Config, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    from icml22dl.graphs.temporal import GCNGRU, TimeThenGraph, WindowAggregator
+def _dyncsl_model(block: DynCSL, kind: str) -> torch.nn.Module:
+    from icml22dl.graphs import GCNGRU, TimeThenGraph
+
+    if kind == "tag":
+        return GCNGRU(1, block.patterns, block.hidden, gnn="sum", act="tanh", readout="mean")
+    edge_encoder = "seq" if kind == "ttg" else "count"
+    return TimeThenGraph(
+        2, 2, block.patterns, block.hidden, gnn="sum", act="tanh", readout="mean", edge_encoder=edge_encoder
+    )
+
+
+def _run_dyncsl(block: DynCSL, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
+    """Quick A: TaG, TtG and the presence-count TtG on the DynCSL-like task; test accuracies."""
+    from icml22dl.graphs import WindowAggregator, fit_graph_batches, temporal_batches
 
     started = time.perf_counter()
     gen = derive_generator(seed, 0)
-    train = dyncsl_like(config.train_graphs, config.nodes, patterns=config.patterns, generator=gen)
-    test = dyncsl_like(config.test_graphs, config.nodes, patterns=config.patterns, generator=gen)
+    train = dyncsl_like(block.train_graphs, block.nodes, patterns=block.patterns, generator=gen)
+    test = dyncsl_like(block.test_graphs, block.nodes, patterns=block.patterns, generator=gen)
     aggregate = WindowAggregator(pad_value=-1.0, time_feature="inc")
-
-    def batched(samples):
-        out = []
-        for i in range(0, len(samples), config.dyn_batch):
-            signal = DynamicGraphSignal.collate(samples[i : i + config.dyn_batch])
-            out.append((_to(signal, device), _agg_to(aggregate(signal), device)))
-        return out
-
     order = torch.randperm(len(train), generator=gen).tolist()  # mix the cycling labels across batches
-    train_batches, test_batches = batched([train[i] for i in order]), batched(test)
+    train_batches = [b.to(device) for b in temporal_batches([train[i] for i in order], block.batch, aggregate)]
+    test_batches = [b.to(device) for b in temporal_batches(test, block.batch, aggregate)]
     metrics = {"dyncsl_prepare_s": time.perf_counter() - started}
     torch_seed = int(torch.randint(2**62, (1,), generator=derive_generator(seed, 1)))
-    kinds = ("tag", "ttg") + (("count",) if config.count_ablation else ())
-    for kind in kinds:
-        torch.manual_seed(torch_seed)
-        if kind == "tag":
-            model = GCNGRU(1, config.patterns, config.dyn_hidden, gnn="sum", act="tanh", readout="mean")
-        else:
-            model = TimeThenGraph(
-                2,
-                2,
-                config.patterns,
-                config.dyn_hidden,
-                gnn="sum",
-                act="tanh",
-                readout="mean",
-                edge_encoder="seq" if kind == "ttg" else "count",
-            )
-        model.to(device)
-        pick = (lambda b: b[0]) if kind == "tag" else (lambda b: b[1])
+    for kind in ("tag", "ttg") + (("count",) if block.count_ablation else ()):
+        inputs = operator.attrgetter("signal" if kind == "tag" else "aggregated")
 
-        def loss_fn(m, b, pick=pick):
-            return F.cross_entropy(m(pick(b)), b[0].label)
+        def loss_fn(m, b, inputs=inputs):
+            return F.cross_entropy(m(inputs(b)), b.signal.label)
 
-        def evaluate(m, pick=pick):
-            correct = sum((m(pick(b)).argmax(1) == b[0].label).sum().item() for b in test_batches)
+        def evaluate(m, inputs=inputs):
+            correct = sum((m(inputs(b)).argmax(1) == b.signal.label).sum().item() for b in test_batches)
             return {"test_acc": correct / len(test)}
 
-        history, ms = _train_epochs(
-            model,
-            train_batches,
-            loss_fn,
-            config.dyn_epochs,
-            config.dyn_lr,
-            0.0,
-            None,
-            derive_generator(seed, 2),
-            evaluate,
-            log,
-            f"dyncsl/{kind}",
-        )
-        metrics[f"dyncsl_{kind}_acc"] = history[-1]["test_acc"]
-        metrics[f"dyncsl_{kind}_train_loss"] = history[-1]["train_loss"]
-        metrics[f"dyncsl_{kind}_ms_per_epoch"] = ms
-    metrics["dyncsl_chance"] = 1.0 / config.patterns
+        with torch_seeded(torch_seed):  # paired: every model starts from the same global stream
+            model = _dyncsl_model(block, kind).to(device)
+            result = fit_graph_batches(
+                model,
+                block.opt.build(model.parameters()),
+                train_batches,
+                loss_fn,
+                epochs=block.epochs,
+                generator=derive_generator(seed, 2),
+                evaluate=evaluate,
+                on_epoch=_logger(log, f"dyncsl/{kind}"),
+            )
+        metrics[f"dyncsl_{kind}_acc"] = result.history[-1]["test_acc"]
+        metrics[f"dyncsl_{kind}_train_loss"] = result.history[-1]["train_loss"]
+        metrics[f"dyncsl_{kind}_ms_per_epoch"] = result.ms_per_epoch
+    metrics["dyncsl_chance"] = 1.0 / block.patterns
     metrics["dyncsl_wall_s"] = time.perf_counter() - started
     return metrics
 
 
-def _covid_data(config: Config, seed: int):
-    """Normalised windows, node split and the per-batch (signal, aggregate, target) triples."""
-    from icml22dl.graphs.temporal import WindowAggregator
+def _covid_data(block: Covid, seed: int):
+    """Standardised windows, the node split, the shuffled training batches and the full batch."""
+    from icml22dl.graphs import WindowAggregator, temporal_batches
 
     signal = load_england_covid()
-    n, steps = signal.num_nodes, signal.num_steps
     gen = derive_generator(seed, 3)
-    perm = torch.randperm(n, generator=gen)
-    parts = torch.tensor(config.split, dtype=torch.float64)
-    bounds = (parts.cumsum(0) / parts.sum() * n).round().long().tolist()
-    split_ids = (perm[: bounds[0]], perm[bounds[0] : bounds[1]], perm[bounds[1] :])
-    masks = []
-    for ids in split_ids:
-        mask = torch.zeros(n, dtype=torch.bool)
-        mask[ids] = True
-        masks.append(mask)
-    cases = signal.targets
-    mean, std = cases[:, masks[0]].mean(), cases[:, masks[0]].std()
+    masks = node_split(signal.num_nodes, block.split, gen)
+    cases, flows = signal.targets, signal.edge_weights
+    if cases is None or flows is None:
+        raise ValueError("England-COVID needs its case counts and mobility flows")
+    mean, std = cases[:, masks[0]].mean(), cases[:, masks[0]].std()  # training nodes only
     normalised = (cases - mean) / std
-    weights = [torch.log1p(w) for w in signal.edge_weights]  # flows span 1..1e5: log scale
+    weights = [torch.log1p(w) for w in flows]  # flows span 1..1e5: log scale
     base = DynamicGraphSignal(signal.edge_indices, weights, normalised[:, :, None].clone(), targets=normalised)
-    starts = list(range(steps - config.window - config.horizon + 1))
+    windows = forecast_windows(base, block.window, block.horizon)
     aggregate = WindowAggregator(pad_value=-1.0, time_feature="inc")
-    windows = []
-    for s in starts:
-        win = base.window(s, config.window)
-        target = normalised[s + config.window + config.horizon - 1]
-        windows.append(DynamicGraphSignal(win.edge_indices, win.edge_weights, win.features, targets=target[None]))
     order = torch.randperm(len(windows), generator=gen).tolist()
-    batches = []
     prep = time.perf_counter()
-    for i in range(0, len(order), config.covid_batch):
-        group = [windows[j] for j in order[i : i + config.covid_batch]]
-        batched = DynamicGraphSignal.collate(group)
-        batches.append((batched, aggregate(batched), batched.targets.reshape(-1)))
+    batches = temporal_batches([windows[j] for j in order], block.batch, aggregate)
     prep = time.perf_counter() - prep
-    full = DynamicGraphSignal.collate(windows)
-    everything = (full, aggregate(full), full.targets.reshape(-1))
-    return batches, everything, masks, len(windows), prep
+    (full,) = temporal_batches(windows, len(windows), aggregate)
+    return batches, full, masks, len(windows), prep
 
 
-def _run_covid(config: Config, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    from icml22dl.graphs.temporal import GCNGRU, EvolveGCNO, TimeThenGraph
+def _covid_model(block: Covid, kind: str) -> torch.nn.Module:
+    from icml22dl.graphs import GCNGRU, EvolveGCNO, TimeThenGraph
+
+    h = block.hidden
+    if kind == "ttg":
+        return TimeThenGraph(2, 2, 1, h, gnn="gcn", act="softplus", readout="node")
+    if kind == "evolvegcno":
+        return EvolveGCNO(1, 1, h, act="softplus")
+    return GCNGRU(1, 1, h, gnn="gcn", act="softplus", ignore_edges=kind == "gcngru_official")
+
+
+def _run_covid(block: Covid, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
+    """Quick B: GRU-GCN (TtG) vs GCN-GRU and EvolveGCN-O (TaG) on England-COVID; RMSE and ms/epoch."""
+    from icml22dl.graphs import fit_graph_batches
 
     started = time.perf_counter()
-    batches, everything, masks, num_windows, prep = _covid_data(config, seed)
-    batches = [(_to(s, device), _agg_to(a, device), y.to(device)) for s, a, y in batches]
-    full_signal, full_agg, full_y = _to(everything[0], device), _agg_to(everything[1], device), everything[2].to(device)
+    batches, full, masks, num_windows, prep = _covid_data(block, seed)
+    batches, full = [b.to(device) for b in batches], full.to(device)
     node_masks = [m.to(device) for m in masks]
     metrics = {"covid_windows": float(num_windows), "covid_aggregate_s": prep}
     torch_seed = int(torch.randint(2**62, (1,), generator=derive_generator(seed, 4)))
-    kinds = ("ttg", "gcngru", "evolvegcno") + (("gcngru_official",) if config.buggy_baseline else ())
-    h = config.covid_hidden
-    for kind in kinds:
-        torch.manual_seed(torch_seed)
-        if kind == "ttg":
-            model = TimeThenGraph(2, 2, 1, h, gnn="gcn", act="softplus", readout="node")
-        elif kind == "evolvegcno":
-            model = EvolveGCNO(1, 1, h, act="softplus")
-        else:
-            model = GCNGRU(1, 1, h, gnn="gcn", act="softplus", ignore_edges=kind == "gcngru_official")
-        model.to(device)
-        is_ttg = kind == "ttg"
+    for kind in ("ttg", "gcngru", "evolvegcno") + (("gcngru_official",) if block.buggy_baseline else ()):
+        inputs = operator.attrgetter("aggregated" if kind == "ttg" else "signal")
 
-        def loss_fn(m, b, is_ttg=is_ttg):
-            signal, agg, y = b
-            pred = m(agg if is_ttg else signal).squeeze(-1)
+        def loss_fn(m, b, inputs=inputs):
+            y = b.signal.targets.reshape(-1)
             train = node_masks[0].repeat(len(y) // len(node_masks[0]))
-            return F.mse_loss(pred[train], y[train])
+            return F.mse_loss(m(inputs(b)).squeeze(-1)[train], y[train])
 
-        def evaluate(m, is_ttg=is_ttg):
-            pred = m(full_agg if is_ttg else full_signal).squeeze(-1)
-            reps = len(full_y) // len(node_masks[0])
-            out = {}
-            for name, mask in zip(("train", "val", "test"), node_masks):
-                sel = mask.repeat(reps)
-                out[f"{name}_rmse"] = F.mse_loss(pred[sel], full_y[sel]).sqrt().item()
-            return out
+        def evaluate(m, inputs=inputs):
+            pred, y = m(inputs(full)).squeeze(-1), full.signal.targets.reshape(-1)
+            sel = [mask.repeat(len(y) // len(node_masks[0])) for mask in node_masks]
+            return {f"{n}_rmse": F.mse_loss(pred[s], y[s]).sqrt().item() for n, s in zip(("train", "val", "test"), sel)}
 
-        history, ms = _train_epochs(
-            model,
-            batches,
-            loss_fn,
-            config.covid_epochs,
-            config.covid_lr,
-            config.covid_wd,
-            config.covid_clip,
-            derive_generator(seed, 5),
-            evaluate,
-            log,
-            f"covid/{kind}",
-        )
-        best = min(range(len(history)), key=lambda i: history[i]["val_rmse"])
-        metrics[f"covid_{kind}_val_rmse"] = history[best]["val_rmse"]
-        metrics[f"covid_{kind}_test_rmse"] = history[best]["test_rmse"]
+        with torch_seeded(torch_seed):  # paired: every model starts from the same global stream
+            model = _covid_model(block, kind).to(device)
+            result = fit_graph_batches(
+                model,
+                block.opt.build(model.parameters()),
+                batches,
+                loss_fn,
+                epochs=block.epochs,
+                generator=derive_generator(seed, 5),
+                clip=block.clip,
+                evaluate=evaluate,
+                on_epoch=_logger(log, f"covid/{kind}"),
+            )
+        best = min(range(len(result.history)), key=lambda i: result.history[i]["val_rmse"])
+        metrics[f"covid_{kind}_val_rmse"] = result.history[best]["val_rmse"]
+        metrics[f"covid_{kind}_test_rmse"] = result.history[best]["test_rmse"]
         metrics[f"covid_{kind}_best_epoch"] = float(best + 1)
-        metrics[f"covid_{kind}_ms_per_epoch"] = ms
+        metrics[f"covid_{kind}_ms_per_epoch"] = result.ms_per_epoch
     best_tag = min(metrics["covid_gcngru_test_rmse"], metrics["covid_evolvegcno_test_rmse"])
     metrics["covid_rmse_ratio"] = metrics["covid_ttg_test_rmse"] / best_tag
     metrics["covid_speed_ratio"] = metrics["covid_ttg_ms_per_epoch"] / metrics["covid_gcngru_ms_per_epoch"]
@@ -323,11 +273,11 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     device = resolve_device(config.device)
     metrics: dict[str, float] = {}
     if "dyncsl" in config.tasks:
-        metrics.update(_run_dyncsl(config, seed, log, device))
+        metrics.update(_run_dyncsl(config.dyncsl, seed, log, device))
     if "covid" in config.tasks:
-        metrics.update(_run_covid(config, seed, log, device))
+        metrics.update(_run_covid(config.covid, seed, log, device))
     metrics["run_wall_s"] = time.perf_counter() - started
-    for key, value in metrics.items():
+    for value in metrics.values():
         if not math.isfinite(value):
             check_finite(value, 0, metrics)
     return metrics
@@ -345,9 +295,13 @@ PAPER = Paper(
         "graphs.HistoryEncoder",
         "graphs.GCNGRU",
         "graphs.EvolveGCNO",
+        "graphs.temporal_batches",
+        "graphs.fit_graph_batches",
         "data.DynamicGraphSignal",
         "data.dyncsl_like",
         "data.load_england_covid",
+        "data.forecast_windows",
+        "data.node_split",
     ),
     curves=(
         Curve(

@@ -128,6 +128,21 @@ def load_claims(root: str | os.PathLike[str]) -> list[ClaimRun]:
 
     Raises:
         FileNotFoundError: when ``root`` is not a directory.
+
+    References:
+        The run directory layout of ``docs/architecture.md`` (``claim.json``, ``result.json``,
+        ``metrics.jsonl``; JSON, RFC 8259).
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> seed_dir = root / "toy" / "0123456789ab" / "seed_0"
+        >>> seed_dir.mkdir(parents=True)
+        >>> _ = (seed_dir / "result.json").write_text(
+        ...     '{"status": "ok", "scale": "quick", "metrics": {"acc": 0.9}, "wall_time_s": 1.5}')
+        >>> (claim,) = load_claims(root)
+        >>> claim.slug, claim.verdict, [run.metrics for run in claim.runs]
+        ('toy', 'incomplete', [{'acc': 0.9}])
     """
     root = Path(root)
     if not root.is_dir():
@@ -174,6 +189,22 @@ def write_csv(root: str | os.PathLike[str], claims: Sequence[ClaimRun] | None = 
     Args:
         root: the results root.
         claims: the claim runs, when already loaded; by default :func:`load_claims`.
+
+    References:
+        CSV (RFC 4180, written with :mod:`csv`); the columns are :data:`CLAIMS_COLUMNS` and
+        :data:`RUNS_COLUMNS`.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> seed_dir = root / "toy" / "0123456789ab" / "seed_0"
+        >>> seed_dir.mkdir(parents=True)
+        >>> _ = (seed_dir / "result.json").write_text(
+        ...     '{"status": "ok", "scale": "quick", "metrics": {"acc": 0.9}, "wall_time_s": 1.5}')
+        >>> [path.name for path in write_csv(root)]
+        ['claims.csv', 'runs.csv']
+        >>> (root / "runs.csv").read_text().splitlines()[1]
+        'toy,quick,0123456789ab,0,ok,acc,0.9,1.5'
     """
     root = Path(root)
     claims = load_claims(root) if claims is None else claims

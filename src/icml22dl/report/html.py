@@ -77,6 +77,16 @@ def write_report(
         FileNotFoundError: when ``root`` is not a directory.
         ImportError: with ``plots`` and no matplotlib, naming ``pip install icml22dl[plots]``,
             before anything is written.
+
+    References:
+        HTML5 (one self-contained file: figures embedded as base64 PNG data URIs, RFC 2397).
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> page = write_report(root, plots=False)  # an empty root: a page saying so
+        >>> page.name, sorted(p.name for p in root.iterdir())
+        ('report.html', ['claims.csv', 'report.html', 'runs.csv'])
     """
     root = Path(root)
     if plots:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from icml22dl.registry import Registry
 from icml22dl.report.aggregate import load_claims
 
 SESSION = (
@@ -68,7 +69,7 @@ def collect_verdicts(root: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def render_table(registered: Mapping[str, Any], verdicts: Mapping[str, Mapping[str, Any]]) -> str:
+def render_table(registered: Mapping[str, Any] | Registry[Any], verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     """The markdown table: one row per paper of the session.
 
     Args:

@@ -8,6 +8,7 @@ from icml22dl.runner.claims import (
     Criterion,
     Diverged,
     check_finite,
+    diverged_as,
     load_claim,
     load_targets,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "RunLog",
     "RunTask",
     "check_finite",
+    "diverged_as",
     "compute_runs",
     "config_hash",
     "derive_generator",

@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 import statistics
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+from icml22dl.train import NonFiniteLossError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +41,7 @@ class Criterion:
         metric: key of the metric in each seed's ``result.json``.
         description: what is measured, in words.
         op: ``">="``, ``">"``, ``"<="`` or ``"<"``: the comparison that passes.
-        threshold: the bar, from the card, fixed before the run.
+        threshold: the bar, from the targets table (``papers/targets.toml``), fixed before the run.
         reduce: how seeds are combined: ``mean``, ``min``, ``max``, ``sum`` or ``all``
             (every seed must pass: the worst seed is compared).
         inconclusive: optional second bar: a value that misses ``threshold`` but not this
@@ -47,6 +50,20 @@ class Criterion:
         paper_source: where that number (or the claim) comes from.
         why: why the threshold is what it is.
         scales: the scales this criterion applies to.
+
+    References:
+        One ``[[<slug>.criteria]]`` entry of ``src/icml22dl/papers/targets.toml``; the rules
+        are those of ``docs/architecture.md`` (claims and verdicts).
+
+    Example:
+        >>> fit = Criterion(id="fit", metric="train_acc", description="train accuracy", op=">=",
+        ...                 threshold=0.99, reduce="min")
+        >>> fit.evaluate({0: 1.0, 1: 0.995})["verdict"]
+        'reproduced'
+        >>> fit.evaluate({0: 1.0, 1: 0.9})["verdict"]
+        'not reproduced'
+        >>> fit.evaluate({0: 1.0, 1: float("nan")})["verdict"]  # a diverged seed decides nothing
+        'inconclusive'
     """
 
     id: str
@@ -124,7 +141,28 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Claim:
-    """A paper's main claim as the library tests it."""
+    """A paper's main claim as the library tests it.
+
+    Attributes:
+        slug: the paper's registry key.
+        title: the claim in a few words.
+        paper: the paper's citation.
+        statement: the paper's statement, in one sentence.
+        criteria: the tests of the statement (all must pass).
+        deviations: how the experiment departs from the paper's.
+
+    References:
+        One ``[<slug>]`` table of ``src/icml22dl/papers/targets.toml``, built by
+        :func:`load_claim`; each paper's ``docs/papers/<slug>.md`` explains its thresholds.
+
+    Example:
+        >>> fit = Criterion(id="fit", metric="acc", description="accuracy", op=">=", threshold=0.9)
+        >>> claim = Claim(slug="toy", title="fits", paper="none", statement="it fits", criteria=(fit,))
+        >>> claim.judge("quick", {0: {"acc": 0.95}, 1: {"acc": 0.93}})["verdict"]
+        'reproduced'
+        >>> claim.judge("quick", {0: {"acc": 0.95}, 1: {"acc": 0.5}})["verdict"]
+        'not reproduced'
+    """
 
     slug: str
     title: str
@@ -170,8 +208,18 @@ class Claim:
 
 
 def load_targets() -> dict[str, Any]:
-    """The parsed ``papers/targets.toml`` shipped with the package."""
-    text = resources.files("icml22dl.papers").joinpath("targets.toml").read_text()
+    """The parsed ``papers/targets.toml`` shipped with the package.
+
+    References:
+        TOML v1.0.0 (read with :mod:`tomllib`); one table per paper slug.
+
+    Example:
+        >>> targets = load_targets()
+        >>> "momentum" in targets and all("op" in c for c in targets["momentum"]["criteria"])
+        True
+    """
+    # read through the top-level package: importing icml22dl.papers would import every paper
+    text = resources.files("icml22dl").joinpath("papers").joinpath("targets.toml").read_text()
     return tomllib.loads(text)
 
 
@@ -181,6 +229,18 @@ def load_claim(slug: str, targets: Mapping[str, Any] | None = None) -> Claim:
     Raises:
         ValueError: naming the slug when the table has no row for it, or naming the
             criterion and key when a row is malformed.
+
+    References:
+        The row format of ``src/icml22dl/papers/targets.toml`` (TOML v1.0.0).
+
+    Example:
+        >>> row = {"title": "fits", "paper": "none", "statement": "it fits", "criteria": [
+        ...     {"id": "fit", "metric": "acc", "description": "accuracy", "op": ">=", "threshold": 0.9}]}
+        >>> load_claim("toy", {"toy": row}).criteria[0].threshold
+        0.9
+        >>> load_claim("nope", {"toy": row})
+        Traceback (most recent call last):
+        ValueError: targets.toml has no claim for slug 'nope'; it has ['toy']
     """
     targets = load_targets() if targets is None else targets
     if slug not in targets:
@@ -217,7 +277,23 @@ def verdict_of(records: Sequence[Mapping[str, Any]]) -> str:
 
 @dataclass
 class Diverged(Exception):
-    """Raised by a paper's ``run`` when a loss goes NaN/inf; the run is recorded as diverged."""
+    """Raised by a paper's ``run`` when a loss goes NaN/inf; the run is recorded as diverged.
+
+    The runner catches it (and :class:`icml22dl.train.NonFiniteLossError`) and writes the
+    run's ``result.json`` with ``status: "diverged"`` and ``metrics``; a claim with a diverged
+    seed is ``inconclusive``.
+
+    References:
+        IEEE 754 non-finite values (NaN, infinity); the divergence rule of
+        ``docs/architecture.md``.
+
+    Example:
+        >>> try:
+        ...     raise Diverged(step=7, metrics={"loss": 1e30})
+        ... except Diverged as error:
+        ...     print(error, error.metrics)
+        diverged at step 7 {'loss': 1e+30}
+    """
 
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
@@ -226,7 +302,44 @@ class Diverged(Exception):
         return f"diverged at step {self.step}"
 
 
+@contextmanager
+def diverged_as(metric: str, steps_per_unit: int = 1) -> Iterator[None]:
+    """Record a :class:`~icml22dl.train.NonFiniteLossError` inside the block as :class:`Diverged`.
+
+    The diverged run's metrics hold ``metric`` = the step at which the loss went non-finite,
+    counted in units of ``steps_per_unit`` steps (e.g. the epoch, 1-based).
+
+    References:
+        The run-record contract of ``docs/architecture.md``: a diverged run is stored with
+        status ``diverged`` and the metrics it had, never crashing a sweep.
+
+    Example:
+        >>> from icml22dl.train import NonFiniteLossError
+        >>> try:
+        ...     with diverged_as("sgd_diverged_epoch", steps_per_unit=10):
+        ...         raise NonFiniteLossError(step=25, value=float("nan"))
+        ... except Diverged as diverged:
+        ...     diverged.metrics
+        {'sgd_diverged_epoch': 3.0}
+    """
+    try:
+        yield
+    except NonFiniteLossError as error:
+        unit = math.ceil(error.step / steps_per_unit)
+        raise Diverged(step=error.step, metrics={metric: float(unit)}) from error
+
+
 def check_finite(value: float, step: int, metrics: Mapping[str, float] | None = None) -> None:
-    """Raise :class:`Diverged` when ``value`` is NaN or infinite."""
+    """Raise :class:`Diverged` when ``value`` is NaN or infinite.
+
+    References:
+        IEEE 754 non-finite values, tested with :func:`math.isfinite`.
+
+    Example:
+        >>> check_finite(0.5, step=3)  # finite: nothing happens
+        >>> check_finite(float("inf"), step=4, metrics={"acc": 0.1})
+        Traceback (most recent call last):
+        icml22dl.runner.claims.Diverged: diverged at step 4
+    """
     if not math.isfinite(value):
         raise Diverged(step=step, metrics=dict(metrics or {}))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,21 @@ def param(
         low_inclusive, high_inclusive: whether the bounds are allowed values.
         choices: the allowed values, for categorical fields.
         help: one line: what the field is and where its value comes from.
+
+    References:
+        :func:`dataclasses.field` (PEP 557) with the range in its ``metadata``; the messages
+        follow :mod:`icml22dl.validation`.
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     steps: int = param(100, low=1, help="GD steps (paper, Fig. 2)")
+        ...     form: str = param("ema", choices=("ema", "heavy_ball"), help="momentum form")
+        >>> Config(steps=10).steps
+        10
+        >>> Config(form="nesterov")
+        Traceback (most recent call last):
+        ValueError: Config.form='nesterov' is not allowed: choose one of ['ema', 'heavy_ball']
     """
     meta = {
         "low": low,
@@ -87,6 +103,30 @@ class ConfigBlock:
     A nested block validates itself on construction, is set from the command line with a
     dotted name (``--set net.epochs=100``), listed by :meth:`describe` with dotted names,
     and hashed with its parent.
+
+    References:
+        Frozen dataclasses (PEP 557); the dotted ``--set block.field=value`` syntax of
+        ``icml22dl run`` and ``icml22dl sweep --grid``.
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class Net(ConfigBlock):
+        ...     width: int = param(16, low=1, help="hidden units")
+        ...     epochs: int = param(10, low=1, help="training epochs")
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     lr: float = param(0.1, low=0.0, low_inclusive=False, help="step size")
+        ...     net: Net = param(Net(width=32), help="the network")
+        >>> config = Config().with_overrides(["net.epochs=100", "lr=0.05"])
+        >>> config.net
+        Net(width=32, epochs=100)
+        >>> [row[0] for row in Config.describe()]
+        ['lr', 'net.width', 'net.epochs']
+        >>> config.config_hash() != Config().config_hash()
+        True
+        >>> Config().with_overrides(["net.epochs=0"])
+        Traceback (most recent call last):
+        ValueError: Config.net.epochs=0 is out of range: must be >= 1
     """
 
     def __post_init__(self) -> None:
@@ -99,7 +139,7 @@ class ConfigBlock:
             ValueError: naming the field, the bad value and the allowed range.
         """
         name = type(self).__name__
-        hints = typing.get_type_hints(type(self))
+        hints = _type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             meta = f.metadata
@@ -138,7 +178,7 @@ class ConfigBlock:
             ValueError: naming the field by its dotted path (``Config.net.epochs=-1 ...``).
         """
         owner = type(self).__name__
-        hints = typing.get_type_hints(type(self))
+        hints = _type_hints(type(self))
         fields = {f.name for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
         nested: dict[str, list[str]] = {}
@@ -159,21 +199,49 @@ class ConfigBlock:
                 names = sorted(f"{head}.{f.name}" for f in dataclasses.fields(block))
                 raise ValueError(f"{owner}.{head} is a block of fields: set one of {names}")
             else:
-                changes[key] = parse_value(key, text.strip(), hints[key])
+                changes[key] = parse_value(f"{owner}.{key}", text.strip(), hints[key])
         for head, items in nested.items():
             block = getattr(self, head)
             try:
                 changes[head] = block.with_overrides(items)
             except ValueError as error:
-                text = str(error)
-                prefix = type(block).__name__
-                if text.startswith(prefix + ".") or text.startswith(prefix + " "):
-                    text = f"{owner}.{head}" + text[len(prefix) :]
-                raise ValueError(text) from None
+                raise ValueError(_rename_owner(str(error), type(block).__name__, f"{owner}.{head}")) from None
         try:
             return self.replace(**changes)
         except ValueError as error:
             raise ValueError(str(error)) from None
+
+    def flat_dict(self) -> dict[str, Any]:
+        """Every leaf field by its dotted name (``{"lr": 0.1, "net.epochs": 10}``), nested blocks expanded."""
+        flat: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, ConfigBlock):
+                flat.update({f"{f.name}.{key}": item for key, item in value.flat_dict().items()})
+            else:
+                flat[f.name] = value
+        return flat
+
+    def field_type(self, name: str) -> Any:
+        """The declared type of the field ``name`` (dotted for a nested block's field).
+
+        Raises:
+            ValueError: naming the owner and the unknown field, with the known ones.
+        """
+        owner = type(self).__name__
+        head, dot, rest = name.partition(".")
+        fields = {f.name for f in dataclasses.fields(self)}
+        if head not in fields:
+            raise ValueError(f"{owner} has no field {head!r}; fields: {sorted(fields)}")
+        value = getattr(self, head)
+        if not dot:
+            return _type_hints(type(self))[head]
+        if not isinstance(value, ConfigBlock):
+            raise ValueError(f"{owner}.{head} is not a block of fields: set it as {head}=value")
+        try:
+            return value.field_type(rest)
+        except ValueError as error:
+            raise ValueError(_rename_owner(str(error), type(value).__name__, f"{owner}.{head}")) from None
 
     def config_hash(self) -> str:
         """The run-directory name: a hash of every field's value (see :func:`config_hash`)."""
@@ -187,7 +255,7 @@ class ConfigBlock:
             defaults: the instance whose values are shown as defaults (a block's default in
                 its parent); the class defaults when ``None``.
         """
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         rows = []
         for f in dataclasses.fields(cls):
             meta = f.metadata
@@ -203,16 +271,44 @@ class ConfigBlock:
 
 @dataclass(frozen=True)
 class ExperimentConfig(ConfigBlock):
-    """Base class of every paper's frozen top-level ``Config`` (a :class:`ConfigBlock`)."""
+    """Base class of every paper's frozen top-level ``Config`` (a :class:`ConfigBlock`).
+
+    A paper's ``Config`` holds every hyper-parameter of its experiment, each declared with
+    :func:`param`; its presets (``quick``, ``paper``) are instances.
+
+    References:
+        The paper-module contract of ``docs/architecture.md`` (configs).
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     lr: float = param(0.1, low=0.0, low_inclusive=False, help="step size (paper, Sec. 4)")
+        >>> quick = Config(lr=0.5)
+        >>> quick.to_dict(), quick.replace(lr=0.2).lr
+        ({'lr': 0.5}, 0.2)
+    """
 
 
 def config_hash(config: ConfigBlock) -> str:
     """SHA-256 (first 12 hex digits) of the config's class name and every field's value.
 
-    DESIGN.md names run directories by a hash of the non-default fields. Hashing only the
-    fields that differ from the class defaults lets a changed default silently reuse results
-    computed under the old default; hashing every field means a changed default (or a new
-    field) always lands in a new directory, so a stored result always matches its config.
+    The hash names the run directory ``<root>/<slug>/<hash>/seed_<k>/``. Hashing only the
+    fields that differ from the class defaults would let a changed default silently reuse
+    results computed under the old default; hashing every field (nested blocks included)
+    means a changed default (or a new field) always lands in a new directory, so a stored
+    result always matches its config.
+
+    References:
+        SHA-256 (FIPS 180-4) of the canonical JSON (sorted keys, no spaces) of the config.
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     lr: float = param(0.1)
+        >>> len(config_hash(Config()))
+        12
+        >>> config_hash(Config(lr=0.2)) != config_hash(Config())
+        True
     """
     payload = json.dumps(
         {"config": type(config).__qualname__, "fields": config.to_dict()},
@@ -221,6 +317,33 @@ def config_hash(config: ConfigBlock) -> str:
         allow_nan=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def _rename_owner(text: str, prefix: str, path: str) -> str:
+    """Rewrite a nested block's message ``Block.field=...`` as ``Config.block.field=...``."""
+    if text.startswith(prefix + ".") or text.startswith(prefix + " "):
+        return path + text[len(prefix) :]
+    return text
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a config class.
+
+    A class declared where its module's globals do not hold its blocks' names (inside a
+    function, a doctest, a notebook cell importing blocks under other names) cannot resolve
+    a string annotation such as ``"Net"``; the classes of its block defaults are then used.
+    """
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        blocks = {}
+        for klass in reversed(cls.__mro__):
+            for f in dataclasses.fields(klass) if dataclasses.is_dataclass(klass) else ():
+                if isinstance(f.default, ConfigBlock):
+                    blocks[type(f.default).__name__] = type(f.default)
+        module = sys.modules.get(cls.__module__)
+        namespace = {**(vars(module) if module is not None else {}), **blocks}
+        return typing.get_type_hints(cls, globalns=namespace)
 
 
 def _type_name(tp: Any) -> str:

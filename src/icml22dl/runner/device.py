@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from icml22dl.validation import check_choice
+
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -12,9 +14,20 @@ def resolve_device(name: str) -> torch.device:
 
     Raises:
         ValueError: naming ``name`` when it is not one of :data:`DEVICES`.
+
+    References:
+        :class:`torch.device` and :func:`torch.cuda.is_available` (PyTorch CUDA semantics).
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+        >>> resolve_device("auto").type in ("cpu", "cuda")
+        True
+        >>> resolve_device("tpu")
+        Traceback (most recent call last):
+        ValueError: device='tpu' is not allowed: choose one of ['cpu', 'cuda', 'auto']
     """
-    if name not in DEVICES:
-        raise ValueError(f"device={name!r} is not one of {DEVICES}")
+    check_choice("device", name, DEVICES)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

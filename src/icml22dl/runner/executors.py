@@ -25,6 +25,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from icml22dl.validation import check_int
+
 EXECUTORS = ("serial", "process", "submitit", "ray")
 
 Options = Mapping[str, str]
@@ -82,10 +84,20 @@ def map_tasks(
         workers: parallelism for ``process`` and ``ray`` (default: one per task, at most
             the CPU count).
         options: executor-specific settings (see the module docstring).
+
+    References:
+        :class:`concurrent.futures.ProcessPoolExecutor` (``process``), submitit job arrays
+        (``submitit``) and Ray remote tasks (``ray``).
+
+    Example:
+        >>> list(map_tasks(abs, [-1, -2, 3]))
+        [1, 2, 3]
+        >>> sorted(map_tasks(abs, [-1, -2], executor="process", workers=1))  # doctest: +SKIP
+        [1, 2]
     """
     check_executor(executor)
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers={workers} must be >= 1")
+    if workers is not None:
+        check_int("workers", workers, low=1)
     options = dict(options or {})
     if not tasks:
         return iter(())

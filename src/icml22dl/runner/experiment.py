@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from icml22dl.runner.claims import Claim
 from icml22dl.runner.config import ExperimentConfig
@@ -11,12 +12,23 @@ from icml22dl.runner.store import RunLog
 
 SCALES = ("quick", "paper")
 
-RunFn = Callable[[ExperimentConfig, int, RunLog], Mapping[str, float]]
+#: ``run(config, seed, log) -> metrics``; ``config`` is typed ``Any`` because each paper's
+#: ``run`` takes its own ``Config`` subclass (a callable of a subclass is not a callable of
+#: the base class for the type checker).
+RunFn = Callable[[Any, int, RunLog], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
 class Curve:
-    """A step-wise plot for the report: ``y`` keys of ``metrics.jsonl`` against ``x``."""
+    """A step-wise plot for the report: ``y`` keys of ``metrics.jsonl`` against ``x``.
+
+    References:
+        The report's figures (:mod:`icml22dl.report.plots`), drawn with matplotlib.
+
+    Example:
+        >>> Curve("training loss", ("loss",), logy=True).to_dict()["y"]
+        ['loss']
+    """
 
     title: str
     y: tuple[str, ...]
@@ -42,6 +54,26 @@ class Paper:
         curves: step-wise figures for the report.
         summary: per-seed metrics the CLI prints beside the criteria's own.
         seeds: default seeds of a claim check.
+
+    References:
+        The paper-module contract of ``docs/architecture.md``; registered in
+        :data:`icml22dl.papers.PAPERS`.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> from icml22dl.runner import Criterion, ExperimentConfig, param
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     value: float = param(1.0, help="what the run reports")
+        >>> criterion = Criterion(id="c", metric="value", description="the value", op=">=", threshold=0.5)
+        >>> claim = Claim(slug="toy", title="t", paper="none", statement="s", criteria=(criterion,))
+        >>> paper = Paper("toy", Config, {"quick": Config(), "paper": Config(value=2.0)},
+        ...               lambda config, seed, log: {"value": config.value}, claim)
+        >>> paper.preset("paper").value
+        2.0
+        >>> paper.preset("huge")
+        Traceback (most recent call last):
+        ValueError: scale='huge' is unknown for 'toy': choose one of ['paper', 'quick']
     """
 
     slug: str

@@ -23,18 +23,39 @@ from tqdm.auto import tqdm
 import icml22dl
 from icml22dl.runner.claims import Diverged
 from icml22dl.runner.config import ExperimentConfig
-from icml22dl.runner.device import resolve_device
 from icml22dl.runner.executors import check_executor, map_tasks
 from icml22dl.runner.experiment import Paper
 from icml22dl.runner.lock import RunLock
 from icml22dl.runner.seeds import check_seed, seed_everything
 from icml22dl.runner.store import RunDir, RunLog, write_json_atomic
 from icml22dl.train import NonFiniteLossError
+from icml22dl.validation import check_int
 
 
 @dataclass(frozen=True)
 class RunTask:
-    """Everything a worker needs to compute one run (picklable)."""
+    """Everything a worker needs to compute one run (picklable).
+
+    References:
+        The run directory layout of ``docs/architecture.md``; pickled by the ``process``,
+        ``submitit`` and ``ray`` executors.
+
+    Example:
+        >>> import tempfile
+        >>> from dataclasses import dataclass
+        >>> from icml22dl.runner import Claim, Criterion, ExperimentConfig, Paper, param
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     value: float = param(1.0, help="what the run reports")
+        >>> criterion = Criterion(id="c", metric="value", description="the value", op=">=", threshold=0.5)
+        >>> claim = Claim(slug="toy", title="t", paper="none", statement="s", criteria=(criterion,))
+        >>> paper = Paper("toy", Config, {"quick": Config(), "paper": Config()},
+        ...               lambda config, seed, log: {"value": config.value + seed}, claim)
+        >>> root = Path(tempfile.mkdtemp())
+        >>> task = RunTask(paper, Config(), seed=3, root=root, scale="quick")
+        >>> task.run_dir.path.relative_to(root).parts[::2]
+        ('toy', 'seed_3')
+    """
 
     paper: Paper
     config: ExperimentConfig
@@ -68,6 +89,28 @@ def run_one(task: RunTask, wait: bool = False) -> Attempt:
 
     The metrics log is rewritten from the start when an unfinished run is recomputed.
     A :class:`Diverged` run is recorded with ``status: "diverged"`` and the metrics it had.
+
+    References:
+        Advisory file locks (:mod:`fcntl`, ``flock(2)``) through
+        :class:`~icml22dl.runner.lock.RunLock`; atomic ``result.json`` writes.
+
+    Example:
+        >>> import tempfile
+        >>> from dataclasses import dataclass
+        >>> from icml22dl.runner import Claim, Criterion, ExperimentConfig, Paper, param
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     value: float = param(1.0, help="what the run reports")
+        >>> criterion = Criterion(id="c", metric="value", description="the value", op=">=", threshold=0.5)
+        >>> claim = Claim(slug="toy", title="t", paper="none", statement="s", criteria=(criterion,))
+        >>> paper = Paper("toy", Config, {"quick": Config(), "paper": Config()},
+        ...               lambda config, seed, log: {"value": config.value + seed}, claim)
+        >>> root = Path(tempfile.mkdtemp())
+        >>> task = RunTask(paper, Config(), seed=0, root=root, scale="quick")
+        >>> run_one(task).outcome, run_one(task).outcome
+        ('computed', 'done')
+        >>> task.run_dir.load_result()["metrics"]
+        {'value': 1.0}
     """
     run_dir = task.run_dir
     if run_dir.is_done():
@@ -90,6 +133,7 @@ def _compute(task: RunTask) -> None:
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(task.threads)
     seed_everything(task.seed)
+    cuda_before = cuda_allocations()
     wall, cpu = time.perf_counter(), time.process_time()
     status, error = "ok", None
     try:
@@ -101,6 +145,8 @@ def _compute(task: RunTask) -> None:
         status, error, metrics = "diverged", str(diverged), {"diverged_step": float(diverged.step)}
     finally:
         torch.set_num_threads(previous_threads)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    device = "cuda" if cuda_allocations() > cuda_before else "cpu"
     write_json_atomic(
         run_dir.result_file,
         {
@@ -112,11 +158,12 @@ def _compute(task: RunTask) -> None:
             "status": status,
             "error": error,
             "metrics": metrics,
-            "wall_time_s": time.perf_counter() - wall,
-            "cpu_time_s": time.process_time() - cpu,
+            "wall_time_s": wall,
+            "cpu_time_s": cpu,
             "torch_version": torch.__version__,
             "threads": task.threads,
-            "device": _device_of(task.config),
+            "device": device,
+            "device_requested": getattr(task.config, "device", None),
             "library_version": icml22dl.__version__,
             "python_version": platform.python_version(),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -124,8 +171,30 @@ def _compute(task: RunTask) -> None:
     )
 
 
-def _device_of(config: ExperimentConfig) -> str:
-    return resolve_device(getattr(config, "device", "cpu")).type
+def cuda_allocations() -> int:
+    """How many CUDA memory allocations this process has made so far (0 if it never used CUDA).
+
+    The runner compares the count before and after a run to record the device the run
+    actually computed on: ``"cuda"`` only when the run allocated CUDA memory, whatever its
+    config asked for, so a paper that computes on the CPU never records ``cuda``.
+
+    References:
+        ``torch.cuda.memory_stats()["allocation.all.allocated"]``, the caching allocator's
+        cumulative allocation count (PyTorch CUDA semantics, memory management).
+
+    Example:
+        >>> import torch
+        >>> before = cuda_allocations()
+        >>> _ = torch.ones(3) * 2  # a CPU computation
+        >>> cuda_allocations() == before
+        True
+    """
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return 0
+    return sum(
+        int(torch.cuda.memory_stats(index).get("allocation.all.allocated", 0))
+        for index in range(torch.cuda.device_count())
+    )
 
 
 def check_run_arguments(seeds: Sequence[int], executor: str, threads: int) -> None:
@@ -135,8 +204,7 @@ def check_run_arguments(seeds: Sequence[int], executor: str, threads: int) -> No
         raise ValueError("seeds is empty: give at least one seed")
     for seed in seeds:
         check_seed(seed)
-    if threads < 1:
-        raise ValueError(f"threads={threads} must be >= 1")
+    check_int("threads", threads, low=1)
 
 
 def compute_runs(
@@ -153,6 +221,28 @@ def compute_runs(
     Runs that another worker holds are waited for at the end (and computed here if that
     worker died without finishing them). ``on_finished`` is called in this process for every
     run that ends during the call, whoever computed it.
+
+    References:
+        The executors of :mod:`icml22dl.runner.executors`; resume by ``result.json``
+        (``docs/architecture.md``, run directory layout).
+
+    Example:
+        >>> import tempfile
+        >>> from dataclasses import dataclass
+        >>> from icml22dl.runner import Claim, Criterion, ExperimentConfig, Paper, param
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     value: float = param(1.0, help="what the run reports")
+        >>> criterion = Criterion(id="c", metric="value", description="the value", op=">=", threshold=0.5)
+        >>> claim = Claim(slug="toy", title="t", paper="none", statement="s", criteria=(criterion,))
+        >>> paper = Paper("toy", Config, {"quick": Config(), "paper": Config()},
+        ...               lambda config, seed, log: {"value": config.value + seed}, claim)
+        >>> root = Path(tempfile.mkdtemp())
+        >>> tasks = [RunTask(paper, Config(), seed, root, "quick") for seed in (0, 1)]
+        >>> [t.seed for t in compute_runs(tasks, quiet=True)]
+        [0, 1]
+        >>> compute_runs(tasks, quiet=True)  # finished runs are never recomputed
+        []
     """
     todo = [t for t in tasks if not t.run_dir.is_done()]
     computed: list[RunTask] = []
@@ -187,7 +277,29 @@ def judge(
     computed_seeds: Sequence[int] = (),
     wall_time_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Judge the claim from the seeds' ``result.json`` files and write ``claim.json``."""
+    """Judge the claim from the seeds' ``result.json`` files and write ``claim.json``.
+
+    References:
+        :meth:`icml22dl.runner.claims.Claim.judge`; the verdict rules of ``docs/architecture.md``.
+
+    Example:
+        >>> import tempfile
+        >>> from dataclasses import dataclass
+        >>> from icml22dl.runner import Claim, Criterion, ExperimentConfig, Paper, param
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     value: float = param(1.0, help="what the run reports")
+        >>> criterion = Criterion(id="c", metric="value", description="the value", op=">=", threshold=0.5)
+        >>> claim = Claim(slug="toy", title="t", paper="none", statement="s", criteria=(criterion,))
+        >>> paper = Paper("toy", Config, {"quick": Config(), "paper": Config()},
+        ...               lambda config, seed, log: {"value": config.value + seed}, claim)
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = compute_runs([RunTask(paper, Config(), 0, root, "quick")], quiet=True)
+        >>> judge(paper, Config(), [0], root, "quick")["verdict"]
+        'reproduced'
+        >>> (root / "toy" / Config().config_hash() / "claim.json").exists()
+        True
+    """
     config_hash = config.config_hash()
     results = {seed: RunDir(root, paper.slug, config_hash, seed).load_result() for seed in seeds}
     record = paper.claim.judge(
@@ -239,6 +351,28 @@ def run_claim(
 
     Returns:
         The claim record written to ``claim.json`` (verdict, per-criterion records).
+
+    References:
+        ``icml22dl run`` (this function behind the command line); the run directory layout
+        and verdict rules of ``docs/architecture.md``.
+
+    Example:
+        >>> import tempfile
+        >>> from dataclasses import dataclass
+        >>> from icml22dl.runner import Claim, Criterion, ExperimentConfig, Paper, param
+        >>> @dataclass(frozen=True)
+        ... class Config(ExperimentConfig):
+        ...     value: float = param(1.0, help="what the run reports")
+        >>> criterion = Criterion(id="c", metric="value", description="the value", op=">=", threshold=0.5)
+        >>> claim = Claim(slug="toy", title="t", paper="none", statement="s", criteria=(criterion,))
+        >>> paper = Paper("toy", Config, {"quick": Config(), "paper": Config()},
+        ...               lambda config, seed, log: {"value": config.value + seed}, claim)
+        >>> root = Path(tempfile.mkdtemp())
+        >>> record = run_claim(paper, Config(), [0, 1], root, "quick", quiet=True)
+        >>> record["verdict"], record["computed_seeds"], record["statuses"]
+        ('reproduced', [0, 1], {'0': 'ok', '1': 'ok'})
+        >>> run_claim(paper, Config(value=-5.0), [0], root, "quick", quiet=True)["verdict"]
+        'not reproduced'
     """
     check_run_arguments(seeds, executor, threads)
     paper.preset(scale)

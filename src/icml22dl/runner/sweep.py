@@ -7,7 +7,6 @@ results root's CSV aggregate is rewritten.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 import typing
@@ -25,19 +24,16 @@ def parse_grid(config: ExperimentConfig, assignments: Sequence[str]) -> list[Exp
     """The configs of a grid: ``["lr=0.1,0.2", "sigma=0.3,0.4"]`` -> 4 configs.
 
     Values are separated by ``,`` (by ``;`` for a tuple-valued field, whose own items take
-    ``,``). Every point is validated before any work: a bad value raises ``ValueError``
-    naming the field.
+    ``,``); a nested block's field is named with a dot (``net.epochs=10,20``). Every point is
+    validated before any work: a bad value raises ``ValueError`` naming the field.
     """
-    hints = typing.get_type_hints(type(config))
     axes: list[list[str]] = []
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not text.strip():
             raise ValueError(f"--grid {assignment!r}: expected field=v1,v2,...")
-        if key not in hints:
-            raise ValueError(f"{type(config).__name__} has no field {key!r}; fields: {sorted(hints)}")
-        separator = ";" if typing.get_origin(hints[key]) is tuple else ","
+        separator = ";" if typing.get_origin(config.field_type(key)) is tuple else ","
         axes.append([f"{key}={value.strip()}" for value in text.split(separator) if value.strip()])
     keys = [axis[0].partition("=")[0] for axis in axes]
     if len(set(keys)) != len(keys):
@@ -61,13 +57,10 @@ class SweepPlan:
 
 
 def changed_fields(config: ExperimentConfig, base: ExperimentConfig | None = None) -> dict[str, Any]:
-    """The fields where ``config`` differs from ``base`` (default: the class defaults)."""
+    """The leaf fields, by dotted name, where ``config`` differs from ``base`` (default: the class defaults)."""
     base = base or type(config)()
-    return {
-        f.name: getattr(config, f.name)
-        for f in dataclasses.fields(config)
-        if getattr(config, f.name) != getattr(base, f.name)
-    }
+    reference = base.flat_dict()
+    return {key: value for key, value in config.flat_dict().items() if key not in reference or value != reference[key]}
 
 
 def plan_sweep(

@@ -29,6 +29,25 @@ from icml22dl.runner.store import RunDir
 TRACKERS = ("tensorboard", "mlflow")
 
 
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A ``config.json`` mapping with nested blocks flattened to dotted names (``net.epochs``).
+
+    References:
+        The dotted field names of ``icml22dl show`` and ``--set block.field=value``.
+
+    Example:
+        >>> flat_config({"lr": 0.1, "net": {"epochs": 10, "widths": [4, 8]}})
+        {'lr': 0.1, 'net.epochs': 10, 'net.widths': [4, 8]}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 class Tracker(Protocol):
     def log_run(self, run_dir: RunDir) -> None: ...
 
@@ -141,7 +160,9 @@ class MLflowTracker:
         )
         metrics = [self._metric(key, value, now, step) for step, key, value in _step_metrics(run_dir)]
         metrics += [self._metric(f"final/{key}", value, now, 0) for key, value in _final_metrics(result).items()]
-        params = [self._param(key, json.dumps(value)[:500]) for key, value in sorted(result["config"].items())]
+        params = [
+            self._param(key, json.dumps(value)[:500]) for key, value in sorted(flat_config(result["config"]).items())
+        ]
         self._log(run.info.run_id, metrics, params)
         self._client.set_terminated(run.info.run_id, status="FINISHED" if result["status"] == "ok" else "FAILED")
 
@@ -162,6 +183,8 @@ class MLflowTracker:
             for c in record["criteria"]
             if c["value"] is not None
         ]
-        params = [self._param(key, json.dumps(value)[:500]) for key, value in sorted(record["config"].items())]
+        params = [
+            self._param(key, json.dumps(value)[:500]) for key, value in sorted(flat_config(record["config"]).items())
+        ]
         self._log(run.info.run_id, metrics, params)
         self._client.set_terminated(run.info.run_id)

@@ -1,0 +1,39 @@
+"""The bootstrap spread of a paired ratio of means, against a plain-Python resampling loop."""
+
+import math
+import random
+
+import pytest
+import torch
+
+from icml22dl.analysis import bootstrap_ratio_std
+
+
+def test_bootstrap_matches_a_python_loop_on_the_same_indices():
+    num = torch.tensor([0.1, 0.4, 0.2, 0.9, 0.3])
+    den = torch.tensor([0.2, 0.5, 0.1, 1.0, 0.6])
+    got = bootstrap_ratio_std(num, den, 200, torch.Generator().manual_seed(3))
+    idx = torch.randint(0, 5, (200, 5), generator=torch.Generator().manual_seed(3)).tolist()
+    ratios = [sum(float(num[i]) for i in row) / sum(float(den[i]) for i in row) for row in idx]
+    mean = sum(ratios) / len(ratios)
+    expected = math.sqrt(sum((r - mean) ** 2 for r in ratios) / (len(ratios) - 1))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_bootstrap_spread_shrinks_like_one_over_sqrt_n():
+    rng = random.Random(0)
+    spreads = []
+    for n in (100, 400):
+        num = torch.tensor([rng.uniform(0.5, 1.5) for _ in range(n)])
+        den = torch.tensor([rng.uniform(0.5, 1.5) for _ in range(n)])
+        spreads.append(bootstrap_ratio_std(num, den, 2000, torch.Generator().manual_seed(n)))
+    assert spreads[0] / spreads[1] == pytest.approx(2.0, rel=0.2)
+
+
+def test_bootstrap_edge_cases():
+    x = torch.ones(3)
+    assert math.isnan(bootstrap_ratio_std(x, x, 0))
+    with pytest.raises(ValueError, match="resamples=-1"):
+        bootstrap_ratio_std(x, x, -1)
+    with pytest.raises(ValueError, match="shape"):
+        bootstrap_ratio_std(x, torch.ones(2), 10)
