@@ -2,6 +2,7 @@
 small synthetic tarball."""
 
 import hashlib
+import importlib
 import io
 import pickle
 import sys
@@ -21,20 +22,32 @@ from icml22dl.data.cifar10 import (
     read_cifar10_jpeg,
     read_cifar10_python,
 )
-from icml22dl.data.root import data_root
+from icml22dl.data.root import CACHE_ENV_VAR, data_root
+
+cifar10_module = importlib.import_module("icml22dl.data.cifar10")
 
 
 @pytest.fixture
 def user_cache(monkeypatch, tmp_path):
-    """Point the user cache (used because the shared data root is read-only) at tmp_path."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    return tmp_path / ".cache" / "icml22dl" / "cache"
+    """Point the cache folder (``$ICML22DL_CACHE``) at a fresh folder of tmp_path."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV_VAR, str(folder))
+    return folder
 
 
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     archive.addfile(info, io.BytesIO(data))
+
+
+def _jpeg_tarball(path, greys: dict[str, int]) -> None:
+    """Write a JPEG-pack tarball of grey 32x32 images, ``test/<class>/<name>.jpg`` -> grey level."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, grey in greys.items():
+            buffer = io.BytesIO()
+            Image.new("RGB", (32, 32), (grey, grey, grey)).save(buffer, format="JPEG", quality=95)
+            _add(archive, f"test/{name}", buffer.getvalue())
 
 
 def _batch(rng: np.random.Generator, n: int) -> dict:
@@ -62,10 +75,20 @@ def python_batches():
 
 def test_class_names():
     assert CIFAR10_CLASSES == (
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
     )
 
 
+@pytest.mark.requires_data("cifar10")
 def test_jpeg_test_split_decodes_and_caches(user_cache):
     images, labels = load_cifar10("test", source="jpeg")
     assert images.shape == (10000, 32, 32, 3) and images.dtype == torch.uint8
@@ -83,14 +106,28 @@ def test_jpeg_test_split_decodes_and_caches(user_cache):
     assert torch.equal(again_images, images) and torch.equal(again_labels, labels)
 
 
+def test_jpeg_cache_is_written_to_the_cache_folder_not_to_a_writable_data_root(monkeypatch, tmp_path, user_cache):
+    data = tmp_path / "data"
+    (data / "cifar10-jpeg").mkdir(parents=True)
+    tarball = data / "cifar10-jpeg" / "test.tar.gz"
+    _jpeg_tarball(tarball, {"cat/0000.jpg": 90, "airplane/0000.jpg": 30})
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    monkeypatch.setitem(checksums.SHA256, "cifar10-jpeg/test.tar.gz", digest)
+    images, labels = load_cifar10("test", data_dir=data, source="jpeg")
+    assert images.shape == (2, 32, 32, 3) and labels.tolist() == [0, 3]
+    cached = sorted(p.name for p in user_cache.iterdir())
+    assert cached == [f"cifar10-jpeg-test-{digest}-images.npy", f"cifar10-jpeg-test-{digest}-labels.npy"]
+    in_data_root = sorted(p.relative_to(data).as_posix() for p in data.rglob("*"))
+    assert in_data_root == ["cifar10-jpeg", "cifar10-jpeg/test.tar.gz"]
+    monkeypatch.setattr(cifar10_module, "read_cifar10_jpeg", lambda *args: pytest.fail("decoded again"))
+    again_images, again_labels = load_cifar10("test", data_dir=data, source="jpeg")  # read back from the cache
+    assert torch.equal(again_images, images) and torch.equal(again_labels, labels)
+
+
 def test_jpeg_reader_sorts_by_class_then_name(tmp_path):
     colours = {"truck/0001.jpg": 250, "airplane/0002.jpg": 10, "truck/0000.jpg": 200, "airplane/0001.jpg": 50}
     path = tmp_path / "test.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        for name, grey in colours.items():
-            buffer = io.BytesIO()
-            Image.new("RGB", (32, 32), (grey, grey, grey)).save(buffer, format="JPEG", quality=95)
-            _add(archive, f"test/{name}", buffer.getvalue())
+    _jpeg_tarball(path, colours)
     images, labels = read_cifar10_jpeg(path, "test")
     assert labels.tolist() == [0, 0, 9, 9]
     assert [int(round(images[i].mean())) for i in range(4)] == pytest.approx([50, 10, 200, 250], abs=2)

@@ -74,6 +74,7 @@ def test_urls_cover_the_sources_and_only_pubmed_lacks_a_checksum():
     assert all("pubmed" in relpath for relpath in unverified)
 
 
+@pytest.mark.requires_data(MNIST_LABELS)
 def test_fetch_downloads_a_missing_file(monkeypatch, tmp_path):
     monkeypatch.setitem(URLS, MNIST_LABELS, (data_root() / MNIST_LABELS).as_uri())
     path = fetch(MNIST_LABELS, data_dir=tmp_path)
@@ -81,6 +82,7 @@ def test_fetch_downloads_a_missing_file(monkeypatch, tmp_path):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == SHA256[MNIST_LABELS]
 
 
+@pytest.mark.requires_data(MNIST_LABELS)
 def test_fetch_does_not_download_a_present_file(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("download called")

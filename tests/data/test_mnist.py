@@ -16,6 +16,7 @@ def _idx_bytes(array: np.ndarray, code: int) -> bytes:
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
+@pytest.mark.requires_data("mnist")
 def test_test_split_shapes_and_label_histogram():
     images, labels = load_mnist("test")
     assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8
@@ -23,6 +24,7 @@ def test_test_split_shapes_and_label_histogram():
     assert torch.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
+@pytest.mark.requires_data("mnist")
 def test_train_split_is_canonical():
     images, labels = load_mnist("train")
     assert images.shape == (60000, 28, 28) and labels.shape == (60000,)
@@ -31,6 +33,7 @@ def test_train_split_is_canonical():
     assert abs(images.double().mean().item() / 255 - 0.1307) < 5e-4
 
 
+@pytest.mark.requires_data("mnist")
 def test_download_path(monkeypatch, tmp_path):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         monkeypatch.setitem(URLS, f"mnist/{name}", (data_root() / "mnist" / name).as_uri())
@@ -73,6 +76,7 @@ def test_read_idx_rejects_size_mismatch(tmp_path):
         read_idx(path)
 
 
+@pytest.mark.requires_data("mnist")
 def test_mnist_split_draws_disjoint_normalised_subsets():
     from icml22dl.data.mnist import MNIST_MEAN, MNIST_STD, mnist_as_rgb32, mnist_split
 

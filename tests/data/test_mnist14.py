@@ -14,6 +14,7 @@ def test_downsampling_has_every_singular_value_one():
         lipschitz_downsample(torch.zeros(1, 1, 3, 4))
 
 
+@pytest.mark.requires_data("mnist")
 def test_split_is_disjoint_centred_and_seeded():
     a = mnist14_split(300, 200, torch.Generator().manual_seed(0))
     b = mnist14_split(300, 200, torch.Generator().manual_seed(0))
@@ -26,6 +27,7 @@ def test_split_is_disjoint_centred_and_seeded():
     assert not (torch.cdist(flat_t, flat).min(dim=1).values == 0).any()
 
 
+@pytest.mark.requires_data("mnist")  # the bound is the number of t10k images read
 def test_split_sizes_are_checked():
     with pytest.raises(ValueError, match="test_size"):
         mnist14_split(9000, 2000, torch.Generator().manual_seed(0))

@@ -19,7 +19,9 @@ STANDARD = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(STANDARD))
+@pytest.fixture(
+    scope="module", params=[pytest.param(name, marks=pytest.mark.requires_data(name)) for name in sorted(STANDARD)]
+)
 def graph(request) -> PlanetoidData:
     return load_planetoid(request.param)
 
@@ -75,11 +77,13 @@ def test_features_are_binary_bag_of_words(graph):
     assert set(torch.unique(graph.x).tolist()) == {0.0, 1.0}
 
 
+@pytest.mark.requires_data("cora")
 def test_cora_test_label_histogram():
     graph = load_planetoid("Cora")
     assert torch.bincount(graph.y[graph.test_mask]).tolist() == [130, 91, 144, 319, 149, 103, 64]
 
 
+@pytest.mark.requires_data("citeseer")
 def test_citeseer_padded_nodes_have_no_features_and_no_mask():
     graph = load_planetoid("citeseer")
     padded = graph.x.sum(dim=1) == 0
@@ -105,6 +109,7 @@ def _serve_cora_as(monkeypatch, name: str) -> None:
         monkeypatch.setitem(URLS, f"planetoid/ind.{name}.{ext}", local.as_uri())
 
 
+@pytest.mark.requires_data("cora")
 def test_download_path(monkeypatch, tmp_path):
     _serve_cora_as(monkeypatch, "cora")
     graph = load_planetoid("cora", data_dir=tmp_path, download=True)
@@ -114,6 +119,7 @@ def test_download_path(monkeypatch, tmp_path):
     )
 
 
+@pytest.mark.requires_data("cora")
 def test_unverified_pubmed_download_is_size_checked(monkeypatch, tmp_path):
     _serve_cora_as(monkeypatch, "pubmed")
     with warnings.catch_warnings(record=True) as caught:
@@ -123,6 +129,7 @@ def test_unverified_pubmed_download_is_size_checked(monkeypatch, tmp_path):
     assert any("unverified" in str(w.message) for w in caught)
 
 
+@pytest.mark.requires_data("cora", "citeseer")
 def test_our_planetoid_equals_pyg_planetoid(tmp_path):
     pytest.importorskip("torch_geometric")
     from torch_geometric.datasets import Planetoid

@@ -13,6 +13,7 @@ def test_names():
     assert all(callable(loader) for loader in DATASETS.values())
 
 
+@pytest.mark.requires_data("cora")
 def test_lookup_returns_working_loaders():
     assert get_dataset("mnist") is load_mnist
     cora = get_dataset("cora")()

@@ -68,6 +68,7 @@ def test_file_objects_and_containers_load():
     assert isinstance(loaded, collections.defaultdict) and loaded == graph
 
 
+@pytest.mark.requires_data("cora")
 def test_python2_planetoid_pickles_load():
     planetoid = data_root() / "planetoid"
     features = safe_load((planetoid / "ind.cora.x").read_bytes())

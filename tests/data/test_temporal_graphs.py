@@ -63,6 +63,7 @@ def test_dyncsl_like_rejects_bad_arguments():
         dyncsl_like(2, patterns=7)
 
 
+@pytest.mark.requires_data("england-covid")
 def test_england_covid_shape_and_ranges():
     covid = load_england_covid()
     assert covid.num_steps == 61 and covid.num_nodes == 129
@@ -73,6 +74,7 @@ def test_england_covid_shape_and_ranges():
     assert all(len(w) == c for w, c in zip(covid.edge_weights, counts))
 
 
+@pytest.mark.requires_data("england-covid")
 def test_england_covid_checksum_is_verified(tmp_path):
     folder = tmp_path / "england-covid"
     folder.mkdir()
@@ -134,6 +136,7 @@ def test_node_split_is_a_partition_with_rounded_sizes():
         node_split(5, (1, 0))
 
 
+@pytest.mark.requires_data("england-covid")
 def test_forecast_windows_pair_each_window_with_the_value_horizon_steps_later():
     covid = load_england_covid()
     windows = forecast_windows(covid, 7, 2)

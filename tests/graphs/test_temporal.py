@@ -49,6 +49,7 @@ def test_window_aggregator_equals_a_python_set_union(weights):
     assert counts == [sum(v != -1.0 for v in hist[e]) for e in union]
 
 
+@pytest.mark.requires_data("england-covid")
 def test_window_aggregator_time_feature_and_england_covid_first_window():
     covid = load_england_covid().window(0, 7)
     agg = WindowAggregator(time_feature="inc")(covid)

@@ -35,6 +35,7 @@ def test_blocks_are_set_from_the_command_line():
         PRESETS["quick"].with_overrides(["train.eps=-1"])
 
 
+@pytest.mark.requires_data("mnist")
 def test_small_run_metrics_are_consistent():
     m = acg_module.run(_tiny(), seed=0, log=null_log())
     assert m["asr_gap"] == pytest.approx(m["acg_asr"] - m["apgd_asr"])
@@ -51,6 +52,7 @@ class _Crippled(ACG):
         return torch.zeros_like(s)
 
 
+@pytest.mark.requires_data("mnist")
 def test_a_crippled_acg_is_not_reproduced(tmp_path, monkeypatch):
     monkeypatch.setattr(acg_module, "ACG", _Crippled)
     config = _tiny(attack_eps=0.15)
@@ -64,6 +66,7 @@ def test_a_crippled_acg_is_not_reproduced(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)

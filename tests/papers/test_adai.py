@@ -66,6 +66,7 @@ def test_without_adams_adaptivity_the_claim_fails(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)
@@ -78,6 +79,7 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist", "cifar10")
 def test_paper_scale_cifar_path_runs_on_a_subset():
     paper = PRESETS["paper"]
     cifar = paper.cifar.replace(train_subset=64, test_subset=64, batch_size=32, epochs=1, amp=False)

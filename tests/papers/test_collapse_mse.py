@@ -61,6 +61,7 @@ def test_rank_deficient_features_make_the_claim_fail(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_network_check_runs_end_to_end_on_a_small_subset():
     net = MNISTNet(data=MNISTSubset(train_size=200, test_size=200), epochs=2, milestones=(1,))
     config = _short(Config(net=net), ufm_steps=10, steps=10, arch="mlp")
@@ -70,6 +71,7 @@ def test_network_check_runs_end_to_end_on_a_small_subset():
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_paper_preset_code_path_on_cpu():
     # The paper preset's code path (ResNet-18 on MNIST padded to 32x32, ETF + fixdim) on tiny sizes.
     paper = PRESETS["paper"]
@@ -87,6 +89,7 @@ def test_paper_preset_code_path_on_cpu():
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)

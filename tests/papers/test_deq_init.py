@@ -73,6 +73,7 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_paper_path_runs_on_mnist_for_a_few_steps():
     paper = PRESETS["paper"]
     config = paper.replace(

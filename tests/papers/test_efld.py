@@ -42,6 +42,7 @@ def test_config_rejects_n_above_the_pool():
         PRESETS["quick"].replace(n_large=9000)
 
 
+@pytest.mark.requires_data("mnist")
 def test_metrics_are_consistent_on_a_tiny_run():
     metrics = run(PRESETS["quick"].replace(**TINY), seed=0, log=null_log())
     assert metrics["n_ratio"] == pytest.approx(metrics["sgld_bound"] / metrics["sgld_small_bound"])
@@ -51,6 +52,7 @@ def test_metrics_are_consistent_on_a_tiny_run():
     assert metrics["validity_margin"] == pytest.approx(min(metrics[f"{t}_bound"] - metrics[f"{t}_gap"] for t in tags))
 
 
+@pytest.mark.requires_data("mnist")
 def test_without_a_change_in_n_the_one_over_n_criterion_fails(tmp_path):
     # Ablation of P5.4: the 'small' run uses the same n as the large one, so the ratio is about 1
     # (not 1/4) and the criterion, hence the claim, must fail.
@@ -62,6 +64,7 @@ def test_without_a_change_in_n_the_one_over_n_criterion_fails(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)

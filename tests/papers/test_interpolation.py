@@ -79,6 +79,7 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("cifar10")
 def test_paper_scale_cifar_path_runs_end_to_end_on_a_subset():
     config = PRESETS["paper"].replace(
         data=DataSplit(train_subset=64, test_subset=64),

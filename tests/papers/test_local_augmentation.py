@@ -37,6 +37,7 @@ def test_blocks_are_set_from_the_command_line():
     assert config.config_hash() != PRESETS["quick"].config_hash()
 
 
+@pytest.mark.requires_data("cora")
 def test_metrics_are_paired_gaps():
     metrics = run(Config(**TINY), seed=0, log=null_log())
     assert metrics["cora_la_gain"] == pytest.approx(metrics["cora_la_acc"] - metrics["cora_gcn_acc"])
@@ -46,11 +47,13 @@ def test_metrics_are_paired_gaps():
     assert metrics["cora_cvae_final_loss"] < metrics["cora_cvae_first_loss"]
 
 
+@pytest.mark.requires_data("cora")
 def test_gat_backbone_path_runs():
     metrics = run(Config(**TINY, model=Backbone(backbone="gat", heads=2, dropout=0.6)), seed=0, log=null_log())
     assert all(0.0 <= metrics[f"cora_{k}_acc"] <= 1.0 for k in ("gcn", "cons", "la"))
 
 
+@pytest.mark.requires_data("cora")
 def test_the_claim_can_fail(tmp_path):
     # Three epochs leave every model far below the 82.5 % Cora bar: the verdict must say so.
     config = PRESETS["quick"].replace(**TINY)
@@ -61,6 +64,7 @@ def test_the_claim_can_fail(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("cora")
 def test_paper_path_with_u_score_and_fresh_draws_runs():
     # The paper preset's code path (U-score selection, fresh X_bar per draw, input dropout
     # on every branch) at toy size.
@@ -72,6 +76,7 @@ def test_paper_path_with_u_score_and_fresh_draws_runs():
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("cora", "citeseer")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)

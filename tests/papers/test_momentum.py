@@ -70,6 +70,7 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("cifar10")
 def test_paper_scale_cifar_path_runs_end_to_end_on_a_subset():
     # The paper preset's code path (CIFAR-10 JPEG pack, full-batch accumulation, both
     # optimisers from one init) on 64 training and 64 test images, 2 full-batch steps.

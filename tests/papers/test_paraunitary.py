@@ -72,6 +72,7 @@ def test_a_non_lipschitz_net_is_caught_by_pgd():
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, list(PAPER.seeds), tmp_path, "quick", quiet=True)

@@ -109,6 +109,7 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("mnist")
 def test_paper_scale_path_runs_end_to_end_on_mnist_with_a_vit_score():
     # The paper preset's code path (MNIST, split VAE, ViT score with patch size 1, four m
     # values) at toy sizes on the CPU.

@@ -29,6 +29,7 @@ def test_config_checks():
     assert (config.dyncsl.epochs, config.covid.opt.lr) == (5, 0.01)
 
 
+@pytest.mark.requires_data("england-covid")
 def test_metrics_are_consistent():
     tiny = dict(TINY, covid=Covid(epochs=1, batch=27, buggy_baseline=True))
     metrics = run(Config(**tiny), seed=0, log=null_log())
@@ -43,6 +44,7 @@ def test_metrics_are_consistent():
     assert metrics["dyncsl_tag_acc"] == pytest.approx(2 / 12)
 
 
+@pytest.mark.requires_data("england-covid")
 def test_the_claim_can_fail(tmp_path):
     # One epoch of training leaves time-then-graph far below 95 %: the verdict must say so.
     config = PRESETS["quick"].replace(**TINY)
@@ -53,6 +55,7 @@ def test_the_claim_can_fail(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.requires_data("england-covid")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     config = PAPER.preset("quick")
     record = run_claim(PAPER, config, [0, 1, 2], tmp_path, "quick", quiet=True)

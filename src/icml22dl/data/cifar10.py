@@ -215,10 +215,14 @@ def _save_atomic(array: np.ndarray, dest: Path) -> None:
 
 
 def _load_jpeg_cached(split: str, data_dir: str | os.PathLike[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode a JPEG-pack split, reusing (or writing) the .npy cache keyed by the tarball's sha256."""
+    """Decode a JPEG-pack split, reusing (or writing) the .npy cache keyed by the tarball's sha256.
+
+    The cache is :func:`~icml22dl.data.root.cache_dir` (``$ICML22DL_CACHE``, else
+    ``~/.cache/icml22dl/cache``), never the data root of ``data_dir``.
+    """
     relpath = f"cifar10-jpeg/{split}.tar.gz"
     tarball = verified_path(relpath, data_dir)
-    folder = cache_dir(data_dir)
+    folder = cache_dir()
     if folder is None:
         warnings.warn("no writable cache folder: the decoded CIFAR-10 JPEGs are not cached", stacklevel=3)
         return read_cifar10_jpeg(tarball, split)
@@ -250,8 +254,8 @@ def load_cifar10(
     (original pixels, canonical order). ``"jpeg"`` reads the JPEG pack
     ``<data_root>/cifar10-jpeg/<split>.tar.gz``, which is LOSSY (JPEG quality about 75)
     and not in canonical order (sorted by class, then file name); its decoded arrays are
-    cached as .npy under ``<data_root>/cache`` (or ``~/.cache/icml22dl/cache`` when the
-    data root is read-only), keyed by the tarball's sha256. ``"auto"`` uses the python
+    cached as .npy in the cache folder ``$ICML22DL_CACHE`` (else ``~/.cache/icml22dl/cache``;
+    never the data root), keyed by the tarball's sha256. ``"auto"`` uses the python
     tarball if it is present (or ``download`` is set), else the JPEG pack.
 
     Args:

@@ -1,4 +1,9 @@
-"""Where data sets live: the data root, and a writable folder for derived caches."""
+"""Where data sets live (the data root), and the separate folder for derived caches.
+
+The data root is only read (and written by an explicit download); derived files such as
+decoded arrays go to the cache folder, which does not depend on the data root, so a data
+pack named by ``--data-dir`` or ``$ICML22DL_DATA`` is never written into.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import stat
 from pathlib import Path
 
 ENV_VAR = "ICML22DL_DATA"
+CACHE_ENV_VAR = "ICML22DL_CACHE"
 
 
 def default_root() -> Path:
@@ -75,24 +81,40 @@ def is_writable(path: str | os.PathLike[str]) -> bool:
     return existing.is_dir() and has_write_bit and os.access(existing, os.W_OK)
 
 
-def cache_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """Return a writable folder for derived files (decoded arrays), creating it.
+def cache_root() -> Path:
+    """Resolve the folder for derived files: ``$ICML22DL_CACHE``, else ``~/.cache/icml22dl/cache``.
 
-    Tries ``<data_root>/cache`` first and, when the data root is read-only, the user
-    cache ``~/.cache/icml22dl/cache``.
-
-    Args:
-        data_dir: An explicit data folder, or None (see :func:`data_root`).
+    The cache does not depend on the data root, so decoding a data pack never writes into
+    it. (The default cache is the ``cache`` sub-folder of the default data root
+    ``~/.cache/icml22dl``, the user's own folder.) An empty ``ICML22DL_CACHE`` is ignored.
+    The folder is not created.
 
     Returns:
-        The cache folder, or None when neither candidate is writable.
+        The absolute, resolved path of the cache folder.
+
+    Example:
+        >>> expected = os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "icml22dl" / "cache"
+        >>> cache_root() == Path(expected).expanduser().resolve()
+        True
     """
-    for candidate in (data_root(data_dir) / "cache", default_root() / "cache"):
-        if not is_writable(candidate):
-            continue
-        try:
-            candidate.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        return candidate
-    return None
+    root = Path(os.environ[CACHE_ENV_VAR]) if os.environ.get(CACHE_ENV_VAR) else default_root() / "cache"
+    return root.expanduser().resolve()
+
+
+def cache_dir() -> Path | None:
+    """Return the writable cache folder for derived files (decoded arrays), creating it.
+
+    The folder is :func:`cache_root` (``$ICML22DL_CACHE``, else ``~/.cache/icml22dl/cache``),
+    whatever the data root is.
+
+    Returns:
+        The cache folder, or None when it is read-only or cannot be created.
+    """
+    folder = cache_root()
+    if not is_writable(folder):
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder

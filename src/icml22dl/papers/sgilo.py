@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from icml22dl.analysis.bootstrap import bootstrap_ratio_std
 from icml22dl.data import load_digits, load_mnist
+from icml22dl.data.root import cache_root
 from icml22dl.inverse import (
     MLPVAE,
     VPSDE,
@@ -372,12 +373,11 @@ def _load_images(config: Config, seed: int) -> tuple[Tensor, Tensor]:
 
 
 def _cache_path(config: Config, seed: int) -> Path:
-    """The cache file of the models: keyed by the data, VAE and score blocks and the seed."""
+    """The cache file of the models, under ``cache_root()``: keyed by the data, VAE and score blocks and the seed."""
     blocks = {"data": config.data.to_dict(), "vae": config.vae.to_dict(), "score": config.score.to_dict()}
     payload = json.dumps(blocks | {"seed": seed}, sort_keys=True)
     digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-    root = Path(os.environ.get("ICML22DL_CACHE", Path.home() / ".cache" / "icml22dl"))
-    return root / "sgilo" / f"{digest}.pt"
+    return cache_root() / "sgilo" / f"{digest}.pt"
 
 
 def _normaliser(config: Config, codes: Tensor) -> Normaliser:

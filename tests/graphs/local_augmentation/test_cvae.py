@@ -22,12 +22,16 @@ from icml22dl.graphs import (  # noqa: E402
 from tests.graphs.local_augmentation._graphs import Helper, sbm  # noqa: E402
 
 
-def test_neighbour_pairs_brute_force_and_cora_count():
+def test_neighbour_pairs_brute_force():
     g = torch.Generator().manual_seed(1)
     ei = torch.randint(0, 12, (2, 60), generator=g)
     centre, neighbour = neighbour_pairs(ei, 12)
     expected = sorted({(int(i), int(j)) for i, j in ei.t() if i != j})
     assert list(zip(centre.tolist(), neighbour.tolist())) == expected
+
+
+@pytest.mark.requires_data("cora")
+def test_neighbour_pairs_cora_count():
     cora = load_planetoid("cora")
     assert len(neighbour_pairs(cora.edge_index, cora.num_nodes)[0]) == 10556  # = Cora's directed edges
 
