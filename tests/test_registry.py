@@ -27,3 +27,22 @@ def test_conflicts_unknown_names_and_checks_are_errors():
     with pytest.raises(ValueError, match="value must be > 0, got -1"):
         registry.register("minus", -1)
     assert "minus" not in registry
+
+
+def test_component_packages_load_from_a_plain_import_without_importing_torch_first():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, icml22dl; assert 'torch' not in sys.modules, 'import icml22dl imported torch'; "
+        "from icml22dl.optim import Adai; assert icml22dl.optim.Adai is Adai; print(icml22dl.nn.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "icml22dl.nn"
+
+
+def test_unknown_attribute_of_the_package_is_an_attribute_error():
+    import icml22dl
+
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        icml22dl.no_such_thing  # noqa: B018

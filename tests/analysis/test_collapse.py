@@ -290,3 +290,15 @@ def test_evaluate_collapse_equals_hooked_features_and_brute_force_accuracy():
         assert metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
     assert result.accuracy == pytest.approx(float((logits.argmax(1) == y).double().mean()))
     assert not model.training
+
+
+def test_collapse_metrics_detach_what_they_are_given():
+    g = torch.Generator().manual_seed(3)
+    y = torch.arange(4).repeat(6)
+    H = torch.randn(24, 5, generator=g, requires_grad=True)
+    W = torch.randn(4, 5, generator=g, requires_grad=True)
+    b = torch.randn(4, generator=g, requires_grad=True)
+    with_grad = collapse_metrics(H * 1.0, y, W, b)  # a non-leaf, as features from a forward pass are
+    detached = collapse_metrics(H.detach(), y, W.detach(), b.detach())
+    assert with_grad == detached
+    assert H.grad is None and W.grad is None and b.grad is None

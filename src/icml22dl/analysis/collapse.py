@@ -514,7 +514,8 @@ def collapse_metrics(
 
     Returns:
         dict of floats; ``nonfinite_features`` is 1.0 (and every metric NaN) when the
-        features hold NaN/inf.
+        features hold NaN/inf. The inputs are detached first: no autograd graph is built,
+        so features and weights straight from a training step can be passed.
 
     Example:
         >>> C = 3; W = torch.eye(C) - 1 / C; y = torch.arange(C).repeat(4)
@@ -526,6 +527,9 @@ def collapse_metrics(
         Papyan, Han & Donoho 2020 (PNAS); Zhou et al., ICML 2022 (``validate_NC.py``);
         Tirer & Bruna, ICML 2022 (orthogonal frames).
     """
+    features, W = features.detach(), W.detach()
+    b = None if b is None else b.detach()
+    logits = None if logits is None else logits.detach()
     C = W.shape[0] if num_classes is None else num_classes
     forms = _forms(nc1)
     check_choice("global_mean", global_mean, GLOBAL_MEANS)
