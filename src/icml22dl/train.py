@@ -151,11 +151,13 @@ def autocast(device: torch.device | str, enabled: bool) -> AbstractContextManage
     return nullcontext()
 
 
-def _batches(n: int, batch_size: int | None, generator: torch.Generator | None, shuffle: bool) -> list[Tensor]:
-    if shuffle:
-        order = torch.randperm(n, generator=generator)
-    else:
-        order = torch.arange(n)
+def _batches(
+    n: int, batch_size: int | None, generator: torch.Generator | None, shuffle: bool, device: torch.device
+) -> list[Tensor]:
+    """One epoch's index batches: the order is drawn on the CPU (the generator's device) and
+    moved to ``device`` once, not batch by batch."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(device)
     size = n if batch_size is None else batch_size
     return [order[start : start + size] for start in range(0, n, size)]
 
@@ -255,7 +257,7 @@ def fit(
         model.train()
         total = 0.0
         if batches is None:
-            epoch_batches = _batches(len(x), batch_size, generator, shuffle)
+            epoch_batches = _batches(len(x), batch_size, generator, shuffle, x.device)
         else:
             epoch_batches = list(batches(epoch))
         for idx in epoch_batches:
