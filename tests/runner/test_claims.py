@@ -54,6 +54,27 @@ def test_claim_verdict_combines_criteria_of_the_scale():
     assert claim.judge("quick", {0: {}})["verdict"] == INCONCLUSIVE
 
 
+def test_an_informational_criterion_is_reported_but_never_decides():
+    timing = crit(id="speed", metric="t", informational=True)
+    claim = Claim("s", "t", "p", "st", (crit(id="a"), timing))
+    judged = claim.judge("quick", {0: {"m": 2.0, "t": 0.0}})
+    assert judged["verdict"] == REPRODUCED
+    assert [c["verdict"] for c in judged["criteria"]] == [REPRODUCED, NOT_REPRODUCED]
+    assert judged["criteria"][1]["informational"] is True
+    only_informational = Claim("s", "t", "p", "st", (timing,))
+    assert only_informational.judge("quick", {0: {"t": 2.0}})["verdict"] == INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "message"),
+    [(">=", 0.0, "cannot fail"), ("<=", 1.0, "cannot fail"), (">", 1.0, "cannot pass"), ("<", 0.0, "cannot pass")],
+)
+def test_a_bar_outside_the_metrics_range_is_rejected(op, threshold, message):
+    with pytest.raises(ValueError, match=message):
+        crit(op=op, threshold=threshold, bounds=(0.0, 1.0))
+    assert crit(op=op, threshold=0.5, bounds=(0.0, 1.0)).bounds == (0.0, 1.0)
+
+
 def test_bad_criteria_are_rejected():
     with pytest.raises(ValueError, match="op='=='"):
         crit(op="==")

@@ -50,6 +50,15 @@ class Criterion:
         paper_source: where that number (or the claim) comes from.
         why: why the threshold is what it is.
         scales: the scales this criterion applies to.
+        informational: when true the criterion is measured and reported but never decides
+            the claim's verdict (a speed ratio, a wall time: a slow machine must not flip a
+            scientific verdict).
+        bounds: the range ``[low, high]`` the metric can take (e.g. ``[0, 1]`` for an
+            accuracy), when one is known; the threshold must lie where a value can fall on
+            either side of it, so the criterion can fail.
+        previous: the earlier bar and why it was replaced, when the bar changed.
+        pilot: the pilot seeds a calibrated bar came from and their values (disjoint from
+            the judged seeds).
 
     References:
         One ``[[<slug>.criteria]]`` entry of ``src/icml22dl/papers/targets.toml``; the rules
@@ -64,6 +73,9 @@ class Criterion:
         'not reproduced'
         >>> fit.evaluate({0: 1.0, 1: float("nan")})["verdict"]  # a diverged seed decides nothing
         'inconclusive'
+        >>> Criterion(id="acc", metric="acc", description="accuracy", op="<=", threshold=1.0, bounds=(0.0, 1.0))
+        Traceback (most recent call last):
+        ValueError: criterion 'acc': threshold=1.0 with op '<=' passes every value in bounds [0.0, 1.0]; it cannot fail
     """
 
     id: str
@@ -77,6 +89,10 @@ class Criterion:
     paper_source: str = ""
     why: str = ""
     scales: tuple[str, ...] = ("quick", "paper")
+    informational: bool = False
+    bounds: tuple[float, float] | None = None
+    previous: str = ""
+    pilot: str = ""
 
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:
@@ -88,6 +104,20 @@ class Criterion:
                 f"criterion {self.id!r}: inconclusive={self.inconclusive} must lie on the failing "
                 f"side of threshold={self.threshold} (op {self.op})"
             )
+        if self.bounds is not None:
+            low, high = self.bounds
+            if not low < high:
+                raise ValueError(f"criterion {self.id!r}: bounds={list(self.bounds)} must be [low, high] with low < high")
+            if self._passes(low, self.threshold) and self._passes(high, self.threshold):
+                raise ValueError(
+                    f"criterion {self.id!r}: threshold={self.threshold} with op {self.op!r} passes every value "
+                    f"in bounds [{low}, {high}]; it cannot fail"
+                )
+            if not self._passes(low, self.threshold) and not self._passes(high, self.threshold):
+                raise ValueError(
+                    f"criterion {self.id!r}: threshold={self.threshold} with op {self.op!r} fails every value "
+                    f"in bounds [{low}, {high}]; it cannot pass"
+                )
 
     def _passes(self, value: float, bar: float) -> bool:
         return {">=": value >= bar, "<=": value <= bar, ">": value > bar, "<": value < bar}[self.op]
@@ -111,6 +141,10 @@ class Criterion:
             "paper_value": self.paper_value,
             "paper_source": self.paper_source,
             "why": self.why,
+            "informational": self.informational,
+            "bounds": None if self.bounds is None else list(self.bounds),
+            "previous": self.previous,
+            "pilot": self.pilot,
             "per_seed": {str(s): per_seed[s] for s in sorted(per_seed)},
             "mean": statistics.fmean(finite) if finite else None,
             "std": statistics.stdev(finite) if len(finite) > 1 else (0.0 if finite else None),
@@ -179,14 +213,15 @@ class Claim:
         """The verdict over seeds: every criterion's record and the overall verdict.
 
         ``reproduced`` needs every criterion reproduced; any ``not reproduced`` criterion
-        makes the claim ``not reproduced``; otherwise it is ``inconclusive``.
+        makes the claim ``not reproduced``; otherwise it is ``inconclusive``. Informational
+        criteria are recorded but take no part.
         """
         records = [
             c.evaluate({seed: metrics.get(c.metric) for seed, metrics in per_seed_metrics.items()})
             for c in self.for_scale(scale)
         ]
-        verdicts = {r["verdict"] for r in records}
-        if not records:
+        verdicts = {r["verdict"] for r in records if not r["informational"]}
+        if not verdicts:
             verdict = INCONCLUSIVE
         elif NOT_REPRODUCED in verdicts:
             verdict = NOT_REPRODUCED
@@ -250,6 +285,8 @@ def load_claim(slug: str, targets: Mapping[str, Any] | None = None) -> Claim:
     for entry in row.get("criteria", []):
         entry = dict(entry)
         entry["scales"] = tuple(entry.get("scales", ("quick", "paper")))
+        if "bounds" in entry:
+            entry["bounds"] = tuple(entry["bounds"])
         try:
             criteria.append(Criterion(**entry))
         except TypeError as error:
