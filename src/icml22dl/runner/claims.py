@@ -107,7 +107,7 @@ class Criterion:
         if self.bounds is not None:
             low, high = self.bounds
             if not low < high:
-                raise ValueError(f"criterion {self.id!r}: bounds={list(self.bounds)} must be [low, high] with low < high")
+                raise ValueError(f"criterion {self.id!r}: bounds={list(self.bounds)} must be [low, high], low < high")
             if self._passes(low, self.threshold) and self._passes(high, self.threshold):
                 raise ValueError(
                     f"criterion {self.id!r}: threshold={self.threshold} with op {self.op!r} passes every value "
