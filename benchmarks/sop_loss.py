@@ -63,7 +63,7 @@ def main() -> None:
         loss_official = official(idx, torch.cat([zw1, zs1]), onehot)
         loss_official.backward()
         zw2, zs2 = weak.clone().requires_grad_(), strong.clone().requires_grad_()
-        loss_ours = ours(idx, zw2, labels, zs2)
+        loss_ours = ours(zw2, labels, idx, zs2)
         loss_ours.backward()
         diffs = {
             "loss": abs(loss_official.item() - loss_ours.item()),
@@ -84,7 +84,7 @@ def main() -> None:
             zw, zs = weak.clone().requires_grad_(), strong.clone().requires_grad_()
             optimizer.zero_grad(set_to_none=True)
             if sparse:
-                loss = module(idx, zw, labels, zs)
+                loss = module(zw, labels, idx, zs)  # ours: (input, target, index)
             else:
                 loss = module(idx, torch.cat([zw, zs]), onehot)
             loss.backward()

@@ -20,7 +20,7 @@ def _setup(n=20, c=5, b=6, seed=0, scale=0.3):
 
 def test_gradients_equal_a_hand_derivation():
     crit, idx, z, y = _setup()
-    loss = crit(idx, z, y)
+    loss = crit(z, y, idx)
     loss.backward()
     b, c = z.shape
     onehot = torch.nn.functional.one_hot(y, c).double()
@@ -50,20 +50,20 @@ def test_sop_plus_terms_match_finite_differences():
     crit, idx, z, y = _setup(seed=1)
     crit.ratio_balance, crit.ratio_consistency = 0.1, 0.9
     zs = torch.randn_like(z, requires_grad=True)
-    crit(idx, z, y, zs).backward()
+    crit(z, y, idx, zs).backward()
     # The consistency term's gradient to the strong logits is (lambda_C / B)(softmax(strong) - softmax(weak)).
     assert torch.allclose(zs.grad, 0.9 * (zs.softmax(1) - z.softmax(1)).detach() / len(z), atol=1e-12)
     # Its target is detached, so finite differences in the weak logits hold without it.
     crit.ratio_consistency = 0.0
     z.grad = None
     crit.u.grad = None
-    crit(idx, z, y, zs).backward()
+    crit(z, y, idx, zs).backward()
 
     def f(zz, uu):
         with torch.no_grad():
             saved = crit.u.clone()
             crit.u.copy_(uu)
-            out = crit(idx, zz, y, zs).item()
+            out = crit(zz, y, idx, zs).item()
             crit.u.copy_(saved)
         return out
 
@@ -86,8 +86,8 @@ def test_sparse_path_equals_dense_and_touches_only_batch_rows():
     sparse = SOPLoss(20, 5, sparse=True).double()
     sparse.load_state_dict(dense.state_dict())
     z2 = z.detach().clone().requires_grad_(True)
-    dense(idx, z, y).backward()
-    sparse(idx, z2, y).backward()
+    dense(z, y, idx).backward()
+    sparse(z2, y, idx).backward()
     assert sparse.u.grad.is_sparse
     assert torch.allclose(sparse.u.grad.to_dense(), dense.u.grad) and torch.allclose(
         sparse.v.grad.to_dense(), dense.v.grad
@@ -125,7 +125,21 @@ def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match="lr_v"):
         SOPLoss(5, 3).param_groups(1.0, -1.0)
     with pytest.raises(ValueError, match="logits"):
-        SOPLoss(5, 3)(torch.arange(2), torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
+        SOPLoss(5, 3)(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), torch.arange(2))
+    with pytest.raises(ValueError, match="index must have shape"):
+        SOPLoss(5, 3)(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), torch.arange(3))
+
+
+def test_arguments_follow_pytorch_loss_order_input_target_then_index():
+    # criterion(input, target, index), as torch.nn losses take (input, target): keywords name them so
+    crit = SOPLoss(6, 3, sparse=False, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        crit.u.copy_(torch.linspace(0.1, 0.6, 6).unsqueeze(1))  # rows differ: the index matters
+    z = torch.randn(2, 3, generator=torch.Generator().manual_seed(2))
+    y, idx = torch.tensor([0, 2]), torch.tensor([4, 1])
+    positional = crit(z, y, idx)
+    assert torch.equal(positional, crit(logits=z, target=y, index=idx))
+    assert not torch.equal(positional, crit(z, y, idx.flip(0)))
 
 
 def test_auroc_equals_pair_counting():

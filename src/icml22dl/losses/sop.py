@@ -44,7 +44,7 @@ class SOPLoss(nn.Module):
         >>> criterion = SOPLoss(8, 3, generator=torch.Generator().manual_seed(0))
         >>> sop_opt = criterion.make_optimizer(lr_u=10.0, lr_v=10.0)
         >>> logits = torch.zeros(4, 3, requires_grad=True)  # the network's outputs on samples 0-3
-        >>> loss = criterion(torch.arange(4), logits, torch.tensor([0, 1, 2, 0]))
+        >>> loss = criterion(logits, torch.tensor([0, 1, 2, 0]), torch.arange(4))  # (input, target, index)
         >>> round(loss.item(), 4)  # u, v ~ 1e-8: CE log 3, plus MSE (0 + 2 + 2 + 0) / 4 = 1
         2.0986
         >>> loss.backward(); sop_opt.step()  # then the network's optimizer steps
@@ -88,13 +88,14 @@ class SOPLoss(nn.Module):
             return labels.to(torch.float32)
         return F.one_hot(labels.long(), self.num_classes).to(torch.float32)
 
-    def forward(self, indices: Tensor, logits: Tensor, labels: Tensor, logits_strong: Tensor | None = None) -> Tensor:
-        """The loss of a mini-batch.
+    def forward(self, logits: Tensor, target: Tensor, index: Tensor, logits_strong: Tensor | None = None) -> Tensor:
+        """The loss of a mini-batch, ``criterion(logits, target, index)``: input and target first, as in
+        PyTorch's losses, then the samples' positions that select their u and v rows.
 
         Args:
-            indices: (B,) positions of the batch's samples in the training set.
             logits: (B, C) network outputs (the weak view under SOP+).
-            labels: (B,) observed classes or (B, C) one-hot.
+            target: (B,) observed classes or (B, C) one-hot.
+            index: (B,) positions of the batch's samples in the training set.
             logits_strong: optional (B, C) outputs on the strong view (consistency term).
 
         Returns:
@@ -102,11 +103,11 @@ class SOPLoss(nn.Module):
         """
         if logits.ndim != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(f"logits must have shape (B, {self.num_classes}), got {tuple(logits.shape)}")
-        if indices.shape != logits.shape[:1]:
-            raise ValueError(f"indices must have shape ({logits.shape[0]},), got {tuple(indices.shape)}")
-        y = self._one_hot(labels).to(logits.device)
-        u = F.embedding(indices, self.u, sparse=self.sparse)
-        v = F.embedding(indices, self.v, sparse=self.sparse)
+        if index.shape != logits.shape[:1]:
+            raise ValueError(f"index must have shape ({logits.shape[0]},), got {tuple(index.shape)}")
+        y = self._one_hot(target).to(logits.device)
+        u = F.embedding(index, self.u, sparse=self.sparse)
+        v = F.embedding(index, self.v, sparse=self.sparse)
         big_u = (u * u * y).clamp(0.0, 1.0)
         big_v = (v * v * (1.0 - y)).clamp(0.0, 1.0)
         eps = self.eps

@@ -203,7 +203,7 @@ def _sop_loss(criterion: SOPLoss, model: nn.Module, batch: Batch) -> Tensor:
     """SOP's loss of the float32 logits, outside autocast (as the network's loss is computed in float32)."""
     logits = model(batch.x).float()
     with torch.autocast(logits.device.type, enabled=False):
-        return criterion(batch.index, logits, batch.y)
+        return criterion(logits, batch.y, batch.index)
 
 
 def _train(
