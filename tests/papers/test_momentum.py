@@ -62,7 +62,10 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     assert by_id["train_fit"]["value"] == min(r["metrics"]["min_train_acc"] for r in results.values())
     assert by_id["mechanism"]["value"] == min(r["metrics"]["alignment_gap"] for r in results.values())
     assert by_id["wall_time"]["value"] == pytest.approx(math.fsum(r["metrics"]["run_wall_s"] for r in results.values()))
-    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in record["criteria"]) else NOT_REPRODUCED
+    # The wall time is reported but never decides the verdict (issue 14: a slow machine must not flip it).
+    assert by_id["wall_time"]["informational"]
+    deciding = [c for c in record["criteria"] if not c["informational"]]
+    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in deciding) else NOT_REPRODUCED
     assert record["verdict"] == expected
     # The claim as docs/papers/momentum.md states it (thresholds fixed before the run): report, then assert.
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})

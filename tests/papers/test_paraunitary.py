@@ -74,13 +74,19 @@ def test_a_non_lipschitz_net_is_caught_by_pgd():
 @pytest.mark.slow
 @pytest.mark.requires_data("mnist")
 def test_quick_claim_verdict_comes_from_the_run(tmp_path):
+    # One seed keeps the CI budget (about 100 s on one thread); `icml22dl run paraunitary`
+    # judges the preset's seeds 0-2 (PAPER.seeds).
+    assert PAPER.seeds == (0, 1, 2)
     config = PAPER.preset("quick")
-    record = run_claim(PAPER, config, list(PAPER.seeds), tmp_path, "quick", quiet=True)
+    record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
     metrics = RunDir(tmp_path, "paraunitary", config.config_hash(), 0).load_result()["metrics"]
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["exact_singular_values"]["value"] == metrics["q41_max_sv_dev"]
     assert by_id["certificate_sound"]["value"] == metrics["q44_pgd_flips"]
-    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in record["criteria"]) else NOT_REPRODUCED
+    # The speed ratio is reported but never decides the verdict (issue 14: load must not flip it).
+    assert by_id["faster_than_cayley"]["informational"]
+    deciding = [c for c in record["criteria"] if not c["informational"]]
+    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in deciding) else NOT_REPRODUCED
     assert record["verdict"] == expected
     print(
         {c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]},

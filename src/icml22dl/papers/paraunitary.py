@@ -402,5 +402,4 @@ PAPER = Paper(
         "q44_clean_acc",
         "q44_cert_acc",
     ),
-    seeds=(0,),
 )
