@@ -204,3 +204,254 @@ def test_missing_extra_names_the_pip_extra(tmp_path, capsys, monkeypatch, toy):
 def test_bad_executor_option_is_rejected(tmp_path, capsys):
     assert main(["run", "momentum", "--root", str(tmp_path), "--executor-opt", "cluster"]) == 2
     assert "expected key=value" in capsys.readouterr().err
+
+
+# --- clean exits: 2 and one line for input and file-system problems, 130 on Ctrl-C, 3 for a bug ---
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("icml22dl: error: ")
+    return lines[0]
+
+
+def _with_run(paper, run):
+    import dataclasses
+
+    return dataclasses.replace(paper, run=run)
+
+
+def test_parse_errors_are_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run"])
+    assert exit_info.value.code == 2
+    assert "the following arguments are required: slug" in _one_error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "momentum", "--device", "tpu"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'tpu'" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "toy_blocks", "--set", "lr=-1"],
+        ["run", "toy_blocks", "--set", "nonsense"],
+        ["run", "nope"],
+        ["show", "nope"],
+        ["run", "toy_blocks", "--scale", "huge"],
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(tmp_path, capsys, toy, argv):
+    assert main([*argv, *(["--root", str(tmp_path)] if argv[0] == "run" else [])]) == 2
+    _one_error_line(capsys.readouterr().err)
+
+
+def test_root_that_is_a_file_exits_2_before_any_work(tmp_path, capsys, toy):
+    root = tmp_path / "results.txt"
+    root.write_text("a file")
+    for target in (root, root / "below"):
+        assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(target), "--quiet"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "is a file, not a directory" in line and str(target) in line
+    assert root.read_text() == "a file"
+    assert main(["report", str(root)]) == 2
+    assert "does not exist" in _one_error_line(capsys.readouterr().err)
+
+
+def test_unwritable_root_exits_2_before_any_work(tmp_path, capsys, toy, monkeypatch):
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != tmp_path and real_access(path, mode))
+    assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path / "results"), "--quiet"]) == 2
+    assert "is not writable" in _one_error_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0, reason="root writes")
+def test_read_only_root_exits_2(tmp_path, capsys, toy):
+    tmp_path.chmod(0o500)
+    try:
+        assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path / "r"), "--quiet"]) == 2
+    finally:
+        tmp_path.chmod(0o700)
+    assert "is not writable" in _one_error_line(capsys.readouterr().err)
+
+
+def test_file_system_error_during_a_run_exits_2(tmp_path, capsys, toy, monkeypatch):
+    # e.g. a full disk or a root made read-only mid-run: the OS error in one line, not a traceback
+    def no_space(config, seed, log):
+        raise OSError(28, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setitem(PAPERS._items, "toy_blocks", _with_run(toy, no_space))
+    assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path), "--quiet"]) == 2
+    assert "No space left on device" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "flags, module, extra",
+    [
+        (["--executor", "ray"], "ray", "ray"),
+        (["--executor", "submitit"], "submitit", "slurm"),
+        (["--track", "mlflow"], "mlflow", "track"),
+        (["--track", "tensorboard"], "torch.utils.tensorboard", "track"),
+    ],
+)
+def test_missing_extra_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch, toy, flags, module, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # importing it raises ImportError
+    assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path), "--quiet", *flags]) == 2
+    assert f"pip install 'icml22dl[{extra}]'" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("error", ["checksum", "missing"])
+def test_missing_or_corrupt_data_exits_2_in_one_line(tmp_path, capsys, monkeypatch, toy, error):
+    from icml22dl.data.checksums import ChecksumError
+
+    def bad_data(config, seed, log):
+        if error == "checksum":
+            raise ChecksumError("mnist/train-images-idx3-ubyte.gz", ["ab" * 32], "cd" * 32)
+        raise FileNotFoundError(2, "No such file or directory", "/data/mnist/train-images-idx3-ubyte.gz")
+
+    monkeypatch.setitem(PAPERS._items, "toy_blocks", _with_run(toy, bad_data))
+    assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "mnist/train-images-idx3-ubyte.gz" in line
+    assert ("checksum mismatch" in line) if error == "checksum" else ("No such file or directory" in line)
+
+
+def test_ctrl_c_exits_130_in_one_line_and_leaves_no_result(tmp_path, capsys, monkeypatch, toy):
+    def interrupted(config, seed, log):
+        log.metrics(0, loss=1.0)
+        if seed == 1:
+            raise KeyboardInterrupt
+        return block_run(config, seed, log)
+
+    monkeypatch.setitem(PAPERS._items, "toy_blocks", _with_run(toy, interrupted))
+    argv = ["run", "toy_blocks", "--seeds", "0-1", "--root", str(tmp_path), "--quiet"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "interrupted" in err and "Traceback" not in err
+    (claim_dir,) = (tmp_path / "toy_blocks").iterdir()
+    assert (claim_dir / "seed_0" / "result.json").exists()  # the finished seed is kept
+    assert not (claim_dir / "seed_1" / "result.json").exists()
+    assert [p.name for p in (claim_dir / "seed_1").iterdir() if p.suffix == ".tmp"] == []
+    assert not (claim_dir / "claim.json").exists()
+    monkeypatch.setitem(PAPERS._items, "toy_blocks", toy)  # resume: only seed 1 is computed
+    assert main(argv) == 0
+    assert json.loads((claim_dir / "claim.json").read_text())["computed_seeds"] == [1]
+
+
+def test_a_bug_exits_3_with_its_traceback_never_1(tmp_path, capsys, monkeypatch, toy):
+    def buggy(config, seed, log):
+        raise RuntimeError("a bug in the paper's run")
+
+    monkeypatch.setitem(PAPERS._items, "toy_blocks", _with_run(toy, buggy))
+    assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug in the paper's run" in err and "internal error" in err
+
+
+# --- fast --help and list: no torch, no paper imported ---
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["run", "--help"], ["--version"]])
+def test_help_and_list_import_no_torch(argv):
+    code = (
+        "import sys\nfrom icml22dl.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m == 'torch' or m.startswith('icml22dl.papers'))\n"
+        "print('HEAVY', heavy, file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stderr, out.stderr
+    assert out.stdout.strip()
+
+
+def test_list_shows_every_registered_paper_title_and_presets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for slug in list_papers():
+        paper = get_paper(slug)
+        (line,) = [line for line in out.splitlines() if line.split()[0] == slug]
+        assert paper.title in line and line.endswith(", ".join(paper.presets))
+
+
+def test_parser_constants_are_the_runners():
+    from icml22dl import cli
+    from icml22dl.runner import EXECUTORS, SCALES
+
+    assert (cli.SCALES, cli.EXECUTORS, cli.DEVICES) == (SCALES, EXECUTORS, DEVICES)
+
+
+def _all_parsers(parser):
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action._choices_actions  # the one-line help of each subcommand
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_help_texts_carry_no_restructuredtext_markup():
+    from icml22dl.cli import _parser
+
+    texts = []
+    for item in _all_parsers(_parser()):
+        texts += [getattr(item, "description", None), getattr(item, "help", None), getattr(item, "epilog", None)]
+        texts += [action.help for action in getattr(item, "_actions", [])]
+    texts = [t for t in texts if isinstance(t, str)]
+    assert len(texts) > 40
+    for markup in ("``", ":func:", ":class:", ":meth:", ":mod:", ":data:", ":attr:"):
+        assert not [t for t in texts if markup in t], markup
+
+
+@pytest.mark.parametrize("slug", list_papers())
+def test_show_prints_the_claim_and_every_criterion(capsys, slug):
+    assert main(["show", slug]) == 0
+    out = capsys.readouterr().out
+    claim = get_paper(slug).claim
+    assert " ".join(claim.statement.split()) in " ".join(out.split())
+    rows = {line.split()[0]: line.split() for line in out.split("why each bar:")[0].splitlines() if line.strip()}
+    whys = out.split("why each bar:")[1]
+    for c in claim.criteria:
+        row = rows[c.id]
+        assert row[1:4] == [c.metric, c.op, f"{c.threshold:.4g}"], row
+        assert row[-3:] == [c.reduce, ",".join(c.scales), "yes" if c.informational else "no"], row
+        assert f"  {c.id}: {' '.join(c.why.split()) or '-'}" in whys
+
+
+# --- provenance and version ---
+
+
+def test_results_and_claims_record_version_and_git_commit_and_the_report_shows_them(tmp_path, toy):
+    from icml22dl import __version__
+    from icml22dl.runner.runs import git_commit
+
+    assert main(["run", "toy_blocks", "--seeds", "0", "--root", str(tmp_path), "--quiet"]) == 0
+    (result_file,) = tmp_path.glob("toy_blocks/*/seed_0/result.json")
+    result, claim = json.loads(result_file.read_text()), json.loads((result_file.parents[1] / "claim.json").read_text())
+    commit = git_commit()
+    for record in (result, claim):
+        assert record["library_version"] == __version__ and record["git_commit"] == commit
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert f"judged by icml22dl {__version__}" in page
+    assert (f"commit {commit[:12]}" if commit else "no git commit recorded") in page
+
+
+def test_version_has_one_source():
+    import tomllib
+
+    from icml22dl import __version__
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "icml22dl.__version__"}
+    assert __version__ == "0.2.0"
+    citation = (REPO / "CITATION.cff").read_text()
+    assert f"version: {__version__}\n" in citation or f'version: "{__version__}"\n' in citation
+    assert f"## {__version__} " in (REPO / "CHANGELOG.md").read_text()

@@ -1,8 +1,16 @@
-"""The ``icml22dl`` command line: list, show, run, sweep, reproduce, report, readme.
+"""The icml22dl command line: list, show, run, sweep, reproduce, report, readme.
 
-Exit codes: 0 when every requested claim is reproduced, 1 when one is not (or is
-inconclusive), 2 for bad arguments (argparse's own code, and any ``ValueError`` raised by
-validation before work starts), a missing optional extra or a missing data file.
+Exit codes: 0 when every requested claim is reproduced; 1 when a claim is not reproduced
+or is inconclusive (and for ``readme --check``, when the README's table is stale), never
+for anything else; 2 for a problem with the input or the file system, reported in one
+line on stderr without a traceback: a bad argument or ``--set``, an unknown slug or
+scale, a results root that is a file or is not writable, a missing optional extra, a
+missing or corrupt data file; 130 when interrupted (Ctrl-C), leaving no partial
+``result.json`` (an interrupted run is recomputed next time); 3 for an unexpected error,
+a bug, reported with its traceback.
+
+``icml22dl --help`` and ``icml22dl list`` import no paper and no torch, so they answer
+at once (``list`` reads :mod:`icml22dl.catalog`).
 """
 
 from __future__ import annotations
@@ -12,18 +20,30 @@ import json
 import math
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from icml22dl import __version__
-from icml22dl.runner import EXECUTORS, REPRODUCED, SCALES, parse_seeds
-from icml22dl.runner.claims import verdict_of
-from icml22dl.runner.device import DEVICES
-from icml22dl.runner.store import read_json
-from icml22dl.validation import check_int
+from icml22dl import __version__, data_commands
 
+# Nothing here imports torch, the runner or a paper at module level: --help and list stay
+# fast. The runner's names the parser shows are repeated here; tests/test_cli.py checks
+# them against icml22dl.runner.
 DEFAULT_ROOT = "results"
+SCALES = ("quick", "paper")
+EXECUTORS = ("serial", "process", "submitit", "ray")
+DEVICES = ("cpu", "cuda", "auto")
+
+#: Exit codes (see the module docstring).
+EXIT_NOT_REPRODUCED, EXIT_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, like every other input error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_INPUT, f"icml22dl: error: {self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
@@ -40,7 +60,7 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icml22dl", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="icml22dl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"icml22dl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -81,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
             help="tracker location (default: <root>/tensorboard, or sqlite:///<root>/mlflow.db)",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        data_commands.add_options(p)
 
     def add_overrides(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -121,10 +142,13 @@ def _parser() -> argparse.ArgumentParser:
     readme.add_argument("--root", default=None, help="record the verdicts of this results root first")
     readme.add_argument("--repo", default=".", help="repository root holding README.md and docs/verdicts.json")
     readme.add_argument("--check", action="store_true", help="exit 1 if the table is out of date; write nothing")
+    data_commands.add_parser(sub)
     return parser
 
 
 def _print_claim(paper: Any, record: dict[str, Any], root: Path) -> None:
+    from icml22dl.runner.store import read_json
+
     seeds = record["seeds"]
     claim_dir = root / paper.slug / record["config_hash"]
     metrics = {seed: read_json(claim_dir / f"seed_{seed}" / "result.json").get("metrics", {}) for seed in seeds}
@@ -150,8 +174,10 @@ class _Session:
     """The validated options shared by run, sweep and reproduce."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from icml22dl.runner import parse_seeds
         from icml22dl.runner.executors import check_executor, parse_options
         from icml22dl.runner.tracking import make_tracker
+        from icml22dl.validation import check_int
 
         check_executor(args.executor)
         self.seeds = parse_seeds(args.seeds) if args.seeds else None
@@ -162,6 +188,7 @@ class _Session:
             os.environ["ICML22DL_DATA"] = str(Path(args.data_dir).resolve())
         self.args = args
         self.root = Path(args.root)
+        check_root(self.root)
         self.options = parse_options(args.executor_options)
         self.quiet = args.quiet or not sys.stderr.isatty()
         self.tracker = make_tracker(args.track, self.root, args.track_uri) if args.track else None
@@ -243,32 +270,114 @@ def _print_verdicts(records: Sequence[dict[str, Any]]) -> None:
     print("\n" + _table(rows, ["claim", "scale", "config", "seeds", "verdict"]))
 
 
+#: Errors that are the user's input or the machine's files, not a bug: one line on stderr, exit 2.
+#: ValueError covers validation (a bad --set, an unknown slug or scale) and
+#: icml22dl.data.ChecksumError; ImportError a missing optional extra (the runner's
+#: MissingExtraError names the pip extra); OSError a root that is a file or unwritable, a
+#: missing data file, a full disk.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, ImportError, OSError)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (an OS error as its reason and file), else its type's name."""
+    text = str(error).strip()
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.strerror}: {error.filename!r}"  # e.g. a root that is a file
+    if isinstance(error, ImportError) and not text:
+        text = f"a module could not be imported: {error.name}"
+    return " ".join(text.split()) or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``icml22dl`` command."""
+    """Entry point of the ``icml22dl`` command; returns the exit code (see the module docstring)."""
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, ImportError, FileNotFoundError) as error:
-        print(f"icml22dl: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("icml22dl: interrupted; finished runs are kept, unfinished ones rerun next time", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except INPUT_ERRORS as error:
+        print(f"icml22dl: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print("icml22dl: internal error (a bug, please report it with the traceback above)", file=sys.stderr)
+        return EXIT_BUG
+
+
+def check_root(root: Path) -> None:
+    """Reject a results root that is not a directory or cannot be written, before any work.
+
+    Raises:
+        ValueError: naming the root and the problem (nothing is created).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> check_root(folder / "results")  # absent, under a writable folder: fine
+        >>> _ = (folder / "notes.txt").write_text("not a folder")
+        >>> check_root(folder / "notes.txt" / "results")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: --root '...results' is a file, not a directory (its parent '...notes.txt' is a file)
+    """
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == root else f" (its parent {str(existing)!r} is a file)"
+        raise ValueError(f"--root {str(root)!r} is a file, not a directory{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--root {str(root)!r} is not writable ({str(existing)!r} denies writing)")
+
+
+def _show(slug: str) -> None:
+    from icml22dl.papers import get_paper
+
+    paper = get_paper(slug)
+    print(f"{paper.slug}: {paper.title}\n")
+    print(_table(paper.config_class.describe(), ["field", "type", "default", "allowed", "help"]))
+    defaults = paper.config_class().flat_dict()
+    for name, preset in paper.presets.items():
+        changed = {k: v for k, v in preset.flat_dict().items() if v != defaults.get(k)}
+        print(f"\npreset {name} (config {preset.config_hash()}): {changed or 'the defaults'}")
+    claim = paper.claim
+    print(f"\nclaim: {claim.statement}\npaper: {claim.paper}\n")
+    rows = [
+        [
+            c.id,
+            c.metric,
+            c.op,
+            c.threshold,
+            "-" if c.inconclusive is None else f"{c.inconclusive:g}",
+            c.reduce,
+            ",".join(c.scales),
+            "yes" if c.informational else "no",
+        ]
+        for c in claim.criteria
+    ]
+    print(_table(rows, ["criterion", "metric", "op", "bar", "inconclusive", "reduce", "scales", "informational"]))
+    print("\nwhy each bar:")
+    for c in claim.criteria:
+        print(f"  {c.id}: {' '.join(c.why.split()) or '-'}")
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from icml22dl.papers import get_paper, list_papers
-
     if args.command == "list":
-        rows = [[slug, get_paper(slug).title, ", ".join(get_paper(slug).presets)] for slug in list_papers()]
+        from icml22dl.catalog import list_catalog
+
+        rows = [[slug, title, ", ".join(presets)] for slug, title, presets in list_catalog()]
         print(_table(rows, ["slug", "claim", "presets"]))
         return 0
     if args.command == "show":
-        paper = get_paper(args.slug)
-        print(f"{paper.slug}: {paper.title}\n")
-        print(_table(paper.config_class.describe(), ["field", "type", "default", "allowed", "help"]))
-        defaults = paper.config_class().flat_dict()
-        for name, preset in paper.presets.items():
-            changed = {k: v for k, v in preset.flat_dict().items() if v != defaults.get(k)}
-            print(f"\npreset {name} (config {preset.config_hash()}): {changed or 'the defaults'}")
+        _show(args.slug)
         return 0
+    if args.command == "data":
+        return data_commands.main(args)
+
+    from icml22dl.papers import get_paper, list_papers
+
     if args.command == "readme":
         return _readme(args)
     if args.command == "report":
@@ -279,6 +388,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     for slug in slugs:  # validate every slug and scale before any work
         get_paper(slug).preset(args.scale)
     session = _Session(args)
+    if args.command != "reproduce":
+        data_commands.preflight(slugs, args)  # the data is here (fetched if needed) before any work
     if args.command == "sweep":
         records = _sweep(session, args)
         if records is None:
@@ -286,10 +397,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "run":
         records = [_run(session, args.slug, args.overrides)]
     else:
-        records = [_run(session, slug, []) for slug in slugs]
+        records = data_commands.reproduce_all(slugs, session, lambda slug: _run(session, slug, []))
         print(f"report: {_write_report(session.root)}")
     _print_verdicts(records)
-    return 0 if verdict_of(records) == REPRODUCED else 1
+    from icml22dl.runner import REPRODUCED
+    from icml22dl.runner.claims import verdict_of
+
+    return 0 if verdict_of(records) == REPRODUCED else EXIT_NOT_REPRODUCED
 
 
 def _readme(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 INCOMPLETE = "incomplete"
+#: The verdict of a claim that could not run (``reason`` says why): not a judgement.
+SKIPPED = "skipped"
 CLAIMS_CSV = "claims.csv"
 RUNS_CSV = "runs.csv"
 CLAIMS_COLUMNS = (
@@ -87,6 +89,8 @@ class SeedRun:
     torch_version: str
     device: str
     threads: int | None
+    library_version: str = ""
+    git_commit: str = ""  # "<sha>[-dirty]" of the source tree, "" when it was not a git checkout
 
     @property
     def metrics_file(self) -> Path:
@@ -113,6 +117,9 @@ class ClaimRun:
     curves: tuple[Curve, ...]
     runs: tuple[SeedRun, ...]
     judged: bool
+    library_version: str = ""  # of the judging, from claim.json
+    git_commit: str = ""  # "<sha>[-dirty]" of the judging's source tree, "" when not a git checkout
+    reason: str = ""  # why a skipped claim did not run
 
     @property
     def finished_runs(self) -> tuple[SeedRun, ...]:
@@ -270,7 +277,10 @@ def _load_claim_run(slug: str, path: Path) -> ClaimRun | None:
         criteria=tuple(_criterion(c) for c in _list(data.get("criteria")) if isinstance(c, dict)),
         curves=tuple(_curve(c) for c in _list(data.get("curves")) if isinstance(c, dict)),
         runs=runs,
-        judged=bool(data),
+        judged=bool(data) and data.get("verdict") != SKIPPED,
+        library_version=_text(data.get("library_version")),
+        git_commit=_text(data.get("git_commit")),
+        reason=_text(data.get("reason")),
     )
 
 
@@ -289,6 +299,8 @@ def _load_seed_run(seed: int, path: Path) -> SeedRun:
         torch_version=_text(result.get("torch_version")),
         device=_text(result.get("device")),
         threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
+        library_version=_text(result.get("library_version")),
+        git_commit=_text(result.get("git_commit")),
     )
 
 

@@ -161,6 +161,8 @@ def _claim_section(claim: ClaimRun, anchor: str, plots: bool) -> str:
         meta.insert(0, _e(claim.paper))
     if claim.wall_time_s is not None:
         meta.append(f"wall time {_fmt(claim.wall_time_s)} s")
+    if claim.judged:
+        meta.append(f"judged by {_e(_provenance(claim.library_version, claim.git_commit))}")
     parts = [
         f'<section id="{anchor}">\n',
         f"<h2>{_e(claim.slug)}{': ' + _e(claim.title) if claim.title else ''} {_badge(claim.verdict)}</h2>\n",
@@ -179,6 +181,17 @@ def _claim_section(claim: ClaimRun, anchor: str, plots: bool) -> str:
         parts.append(_figures(claim))
     parts.append('<p><a href="#top">back to the verdict table</a></p>\n</section>\n')
     return "".join(parts)
+
+
+def _provenance(library_version: str, git_commit: str) -> str:
+    """``icml22dl 0.2.0 (commit 1a2b3c4d5e6f, uncommitted changes)``: the code a record came from (plain text)."""
+    text = f"icml22dl {library_version or 'version unknown'}"
+    if git_commit:
+        commit, dirty = git_commit.removesuffix("-dirty"), git_commit.endswith("-dirty")
+        text += f" (commit {commit[:12]}{', uncommitted changes' if dirty else ''})"
+    else:
+        text += " (no git commit recorded)"
+    return text
 
 
 def _criteria_table(criteria: Iterable[Criterion]) -> str:
@@ -221,7 +234,13 @@ def _runs_table(claim: ClaimRun) -> str:
     for name in names:
         cells = "".join(f'<td class="num">{_fmt(run.metrics.get(name))}</td>' for run in claim.runs)
         rows.append(f"<tr><th><code>{_e(name)}</code></th>{cells}</tr>\n")
-    environments = sorted({f"torch {r.torch_version}, {r.device}, {r.threads} thread(s)" for r in claim.finished_runs})
+    environments = sorted(
+        {
+            f"{_provenance(r.library_version, r.git_commit)}, torch {r.torch_version}, "
+            f"{r.device}, {r.threads} thread(s)"
+            for r in claim.finished_runs
+        }
+    )
     env = f'<p class="muted">Runs on: {_e("; ".join(environments))}.</p>\n' if environments else ""
     return (
         f'<div class="scroll"><table>\n<thead><tr><th>metric</th>{head}</tr></thead>\n'

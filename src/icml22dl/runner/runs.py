@@ -9,6 +9,7 @@ and writes ``claim.json``; ``run_claim`` is the two for one config.
 from __future__ import annotations
 
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -165,10 +166,54 @@ def _compute(task: RunTask) -> None:
             "device": device,
             "device_requested": getattr(task.config, "device", None),
             "library_version": icml22dl.__version__,
+            "git_commit": git_commit(),
             "python_version": platform.python_version(),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
+
+
+def git_commit(source: Path | None = None) -> str | None:
+    """The git commit of the source tree the library runs from, ``-dirty`` when it has uncommitted changes.
+
+    ``source`` is the package folder (default: this installed ``icml22dl``); the commit is
+    reported only when that folder is the ``src/icml22dl`` of a git checkout, so an
+    installed copy (site-packages, even inside some other repository) gives ``None``. So
+    does a machine without git: provenance never makes a run fail.
+
+    Returns:
+        ``"<40 hex digits>"`` or ``"<40 hex digits>-dirty"`` (tracked files differ from the
+        commit; untracked files do not count, as in ``git describe --dirty``), else ``None``.
+
+    References:
+        ``git rev-parse HEAD`` and ``git status --porcelain`` (git documentation).
+
+    Example:
+        >>> import tempfile
+        >>> git_commit(Path(tempfile.mkdtemp())) is None  # not a checkout
+        True
+        >>> commit = git_commit()  # this checkout's, or None for an installed copy
+        >>> commit is None or len(commit.removesuffix("-dirty")) == 40
+        True
+    """
+    package = Path(icml22dl.__file__).parent if source is None else Path(source)
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):  # no git, or it hung
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top or (Path(top) / "src" / "icml22dl").resolve() != package.resolve():
+        return None
+    commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    if not commit or status is None:
+        return None
+    return f"{commit}-dirty" if status else commit
 
 
 def cuda_allocations() -> int:
@@ -314,6 +359,7 @@ def judge(
         run_wall_time_s=sum(r["wall_time_s"] for r in results.values()),
         curves=[c.to_dict() for c in paper.curves],
         library_version=icml22dl.__version__,
+        git_commit=git_commit(),
         torch_version=torch.__version__,
         python_version=sys.version.split()[0],
     )

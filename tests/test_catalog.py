@@ -1,0 +1,26 @@
+"""The light paper index (slugs, titles, presets without importing a paper) matches the registry."""
+
+import subprocess
+import sys
+
+from icml22dl.catalog import PRESETS, list_catalog
+from icml22dl.papers import PAPERS, get_paper, list_papers
+
+
+def test_index_lists_every_registered_paper_in_the_registry_order():
+    assert list(PRESETS) == list(PAPERS._items)  # the session's order, as registered
+
+
+def test_index_presets_and_titles_match_the_registered_papers():
+    rows = list_catalog()
+    assert [slug for slug, _, _ in rows] == list_papers()
+    for slug, title, presets in rows:
+        paper = get_paper(slug)
+        assert presets == tuple(paper.presets), slug
+        assert title == paper.title, slug
+
+
+def test_index_imports_no_paper_and_no_torch():
+    code = "import sys; from icml22dl.catalog import list_catalog; list_catalog(); print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'torch'" not in loaded and "'icml22dl.papers'" not in loaded
