@@ -24,3 +24,17 @@ def test_index_imports_no_paper_and_no_torch():
     code = "import sys; from icml22dl.catalog import list_catalog; list_catalog(); print(sorted(sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "'torch'" not in loaded and "'icml22dl.papers'" not in loaded
+
+
+def test_papers_bib_cites_every_registered_paper_as_its_page_links_it():
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    bib = (repo / "docs" / "papers.bib").read_text()
+    entries = re.findall(r"% (\w+)\n@InProceedings\{pmlr-v162-(\w+),", bib)
+    assert [slug for slug, _ in entries] == list(PRESETS)  # one entry per paper, in the session's order
+    for slug, key in entries:
+        page = (repo / "docs" / "papers" / f"{slug}.md").read_text()
+        assert f"proceedings.mlr.press/v162/{key}" in page, slug
+    assert bib.count("volume    = {162}") == len(PRESETS) and bib.count("{") == bib.count("}")
