@@ -1,7 +1,6 @@
 """Tests of icml22dl.data.planetoid on the offline Cora and CiteSeer files."""
 
 import shutil
-import warnings
 
 import pytest
 import torch
@@ -120,13 +119,11 @@ def test_download_path(monkeypatch, tmp_path):
 
 
 @pytest.mark.requires_data("cora")
-def test_unverified_pubmed_download_is_size_checked(monkeypatch, tmp_path):
+def test_pubmed_download_is_checked(monkeypatch, tmp_path):
+    # Seven PubMed files have upstream checksums: Cora's bytes in their place fail them.
     _serve_cora_as(monkeypatch, "pubmed")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(ValueError, match="pubmed: got 2708 nodes"):
-            load_planetoid("pubmed", data_dir=tmp_path, download=True)
-    assert any("unverified" in str(w.message) for w in caught)
+    with pytest.raises(ValueError, match="checksum mismatch .*ind.pubmed"):
+        load_planetoid("pubmed", data_dir=tmp_path, download=True)
 
 
 @pytest.mark.requires_data("cora", "citeseer")

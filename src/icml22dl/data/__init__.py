@@ -1,10 +1,11 @@
 """Data sets: verified local files, loaders, label noise and a registry."""
 
 from icml22dl.data.augment import WeakStrongAugment, cutout, pad_crop_flip, random_crop_flip
+from icml22dl.data.catalog import CATALOG, DataFile, DataSet, needed
 from icml22dl.data.checksums import SHA256, ChecksumError, sha256_file, verified_path, verify
 from icml22dl.data.cifar10 import CIFAR10_CLASSES, load_cifar10, read_cifar10_jpeg, read_cifar10_python
 from icml22dl.data.digits import load_digits
-from icml22dl.data.download import URLS, download, fetch
+from icml22dl.data.download import URLS, download, fetch, fetch_file, fetch_sets
 from icml22dl.data.implicit_bias import wilson_data, wilson_labels
 from icml22dl.data.indexed import IndexedDataset, TwoViewDataset
 from icml22dl.data.linear_targets import random_orthogonal, spectral_target
@@ -28,6 +29,7 @@ from icml22dl.data.temporal_graphs import (
     forecast_windows,
     load_england_covid,
     node_split,
+    persistent_graph_signal,
 )
 from icml22dl.data.transforms import CIFAR10_MEAN, CIFAR10_STD, ChannelStandardize
 
@@ -36,6 +38,7 @@ __all__ = [
     "INTERPOLATION_SPLIT_SEED",
     "standardized_digits",
     "asymmetric_noise",
+    "CATALOG",
     "ChannelStandardize",
     "ChecksumError",
     "CIFAR10_ASYMMETRIC",
@@ -44,11 +47,15 @@ __all__ = [
     "CIFAR10_STD",
     "cutout",
     "data_root",
+    "DataFile",
+    "DataSet",
     "DATASETS",
     "download",
     "DynamicGraphSignal",
     "dyncsl_like",
     "fetch",
+    "fetch_file",
+    "fetch_sets",
     "forecast_windows",
     "get_dataset",
     "IndexedDataset",
@@ -56,6 +63,7 @@ __all__ = [
     "load_cifar10",
     "load_digits",
     "load_england_covid",
+    "persistent_graph_signal",
     "load_mnist",
     "load_mnist1d",
     "load_planetoid",
@@ -67,6 +75,7 @@ __all__ = [
     "MNIST_MEAN",
     "mnist14_split",
     "mnist_split",
+    "needed",
     "node_split",
     "MNIST_STD",
     "pad_crop_flip",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import warnings
+import zlib
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
@@ -43,24 +45,43 @@ SHA256: dict[str, str] = {
     "cifar-10-python.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
 }
 
-#: Digests of the upstream MNIST files. The data pack's MNIST files were re-gzipped
-#: (identical pixels, different gzip bytes), so a freshly downloaded original has
-#: another digest; both are accepted.
+#: Digests of upstream files that the data pack lacks or holds in other bytes. The data
+#: pack's MNIST files were re-gzipped (identical pixels, different gzip bytes), so a freshly
+#: downloaded original has another digest; both are accepted. PubMed's digests are those of
+#: ``kimiyoung/planetoid`` at commit af6abf4 (``data/ind.pubmed.*``), except ``allx``,
+#: whose bytes were not available to hash.
 UPSTREAM_SHA256: dict[str, str] = {
     "mnist/t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "mnist/t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
     "mnist/train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
     "mnist/train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "planetoid/ind.pubmed.ally": "0c37bbe3b5014ec365e9d393cf4791925e5ed94fb194305d74f064a8d7b50f0e",
+    "planetoid/ind.pubmed.graph": "5b89f0036ca22909471f1e6558eb42fa06e0c730a577bde5b058b40638f81dc9",
+    "planetoid/ind.pubmed.test.index": "b101d421688bbaecbd82e8a18f1e282378d6830f3a37666f28ebc47f844341b5",
+    "planetoid/ind.pubmed.tx": "4eb5f5d0f30f26497eb0ac6ac9719d09c67e284f1ed0385c93f3ef27a671da3d",
+    "planetoid/ind.pubmed.ty": "ee2e0d4819d9fbcc403689c3bf2e49face401b605932f093bc58ab6461130fdd",
+    "planetoid/ind.pubmed.x": "fbe9cb5c47200d1b7769a26e579be3b7130b556831f9d850e77c4c74f2599b33",
+    "planetoid/ind.pubmed.y": "e6c807633307a07ed659249006536a147c7999c797f11a2560752990181b41b3",
+}
+
+#: Gzipped files whose decompressed content is also checked: relpath -> SHA-256 of the
+#: decompressed bytes. A file whose own digest is unknown (e.g. gzipped locally from the
+#: upstream download, whose gzip header and compression differ from the pack's) is accepted
+#: when its content has this digest. England-COVID's is the digest of PyTorch Geometric
+#: Temporal's ``dataset/england_covid.json`` (1,436,945 bytes, the same as the pack's file
+#: decompressed).
+DECODED_SHA256: dict[str, str] = {
+    "england-covid/england_covid.json.gz": "497056cc4585b58951fd5cd17554fe0c535f68ea0c907a5b5727ae30e3913450",
 }
 
 #: The raw files of a Planetoid data set, ``planetoid/ind.<name>.<extension>``.
 PLANETOID_EXTENSIONS: tuple[str, ...] = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 
-#: Files whose checksum is not known here (PubMed was never available to record one):
+#: Files whose checksum is not known here (PubMed's ``allx`` was never available to hash):
 #: they are used unverified, with a warning.
-UNVERIFIED: frozenset[str] = frozenset(f"planetoid/ind.pubmed.{ext}" for ext in PLANETOID_EXTENSIONS)
+UNVERIFIED: frozenset[str] = frozenset({"planetoid/ind.pubmed.allx"})
 
-_digest_cache: dict[tuple[str, int, int, int], str] = {}
+_digest_cache: dict[tuple[str, int, int, int, bool], str | None] = {}
 
 
 class ChecksumError(ValueError):
@@ -143,12 +164,12 @@ def normalise_digests(expected: str | Collection[str]) -> tuple[str, ...]:
     return tuple(d.lower() for d in digests)
 
 
-def _cached_sha256(path: Path) -> str:
-    """Hash ``path``, reusing an earlier result while its size, mtime and inode are unchanged."""
+def _cached_sha256(path: Path, decompressed: bool = False) -> str | None:
+    """Hash ``path`` (or its gunzipped content), cached while its size, mtime and inode are unchanged."""
     info = path.stat()
-    key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino, decompressed)
     if key not in _digest_cache:
-        _digest_cache[key] = sha256_file(path)
+        _digest_cache[key] = sha256_gunzip(path) if decompressed else sha256_file(path)
     return _digest_cache[key]
 
 
@@ -183,9 +204,83 @@ def verify(path: str | os.PathLike[str], expected: str | Collection[str]) -> str
         icml22dl.data.checksums.ChecksumError: checksum mismatch for ...abc.txt: expected sha256 000..., got ba78...
     """
     digests = normalise_digests(expected)
-    actual = _cached_sha256(Path(path))
+    actual = str(_cached_sha256(Path(path)))
     if actual not in digests:
         raise ChecksumError(str(path), digests, actual)
+    return actual
+
+
+def sha256_gunzip(path: str | os.PathLike[str]) -> str | None:
+    """Compute the SHA-256 digest of a gzip file's decompressed content.
+
+    Args:
+        path: A gzip file.
+
+    Returns:
+        The lowercase hex digest of the decompressed bytes, or None if the file is not a
+        valid gzip stream (corrupt or truncated).
+
+    References:
+        gzip (RFC 1952), read with :mod:`gzip`; SHA-256 (FIPS 180-4).
+
+    Example:
+        >>> import gzip, tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "abc.gz"
+        >>> _ = path.write_bytes(gzip.compress(b"abc"))
+        >>> sha256_gunzip(path)[:8], sha256_gunzip(__file__)
+        ('ba7816bf', None)
+    """
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return digest.hexdigest()
+
+
+def verify_data_file(path: str | os.PathLike[str], relpath: str) -> str:
+    """Check a data file against every digest the catalogue accepts for ``relpath``.
+
+    The file passes when its own SHA-256 is a known digest of ``relpath`` (the pack's or
+    the upstream one), or, for a file of :data:`DECODED_SHA256`, when its decompressed
+    content has the recorded digest (a copy gzipped locally from the upstream download).
+
+    Args:
+        path: The file to check.
+        relpath: Its path relative to the data root (a key of :data:`SHA256`,
+            :data:`UPSTREAM_SHA256` or :data:`DECODED_SHA256`).
+
+    Returns:
+        The file's own digest.
+
+    Raises:
+        ChecksumError: If neither the file nor its decompressed content matches.
+        ValueError: If ``relpath`` is not a known data file, or is one of :data:`UNVERIFIED`.
+
+    Example:
+        >>> import gzip, tempfile
+        >>> relpath = "england-covid/england_covid.json.gz"
+        >>> path = Path(tempfile.mkdtemp()) / "covid.json.gz"
+        >>> _ = path.write_bytes(gzip.compress(b"{}"))
+        >>> verify_data_file(path, relpath)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        icml22dl.data.checksums.ChecksumError: checksum mismatch for ...covid.json.gz (decompressed): ...
+    """
+    key = _normalise_relpath(relpath)
+    digests = known_digests(key)
+    if digests is None:
+        raise ValueError(f"relpath={relpath!r} has no known checksum")
+    actual = str(_cached_sha256(Path(path)))
+    if actual in digests:
+        return actual
+    decoded = DECODED_SHA256.get(key)
+    if decoded is None:
+        raise ChecksumError(str(path), digests, actual)
+    content = _cached_sha256(Path(path), decompressed=True)
+    if content != decoded:
+        raise ChecksumError(f"{path} (decompressed)", (decoded,), str(content))
     return actual
 
 
@@ -248,11 +343,11 @@ def verified_path(relpath: str, data_dir: str | os.PathLike[str] | None = None) 
     if not path.is_file():
         raise FileNotFoundError(
             f"data file {path} not found. Point the environment variable {ENV_VAR} (or the "
-            f"data_dir argument) at the folder that holds {relpath!r}, or pass download=True "
-            "where the loader supports it."
+            f"data_dir argument) at the folder that holds {relpath!r}, or fetch it: "
+            "icml22dl data fetch (see icml22dl data list)."
         )
     if digests is None:
         warnings.warn(f"no checksum is known for {path}; it is used unverified", stacklevel=2)
     else:
-        verify(path, digests)
+        verify_data_file(path, relpath)
     return path

@@ -20,7 +20,8 @@ Sizes obtained (and checked by the tests): Cora 2708 nodes, 1433 features, 7 cla
 10556 directed edges (5278 undirected); CiteSeer 3327 nodes, 3703 features, 6 classes,
 9104 directed edges (4552 undirected). These equal PyTorch Geometric's. PubMed (19717
 nodes, 500 features, 3 classes) is not in the offline data pack: it is only available
-with ``download=True``, and its checksums are unknown, so it is used unverified.
+with ``download=True`` (or ``icml22dl data fetch pubmed``); its files are checked against
+the upstream checksums, except ``allx``, whose checksum is unknown (used unverified).
 """
 
 from __future__ import annotations

@@ -252,6 +252,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="collapse_mse",
+    data={"quick": ("mnist",), "paper": ("mnist",)},
     config_class=Config,
     presets=PRESETS,
     run=run,

@@ -219,6 +219,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="extended_ufm",
+    data={"quick": ("mnist",), "paper": ("mnist",)},
     config_class=Config,
     presets=PRESETS,
     run=run,

@@ -388,6 +388,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="interpolation",
+    data={"quick": (), "paper": ("cifar10",), "gpu_check": ("cifar10",)},
     config_class=Config,
     presets=PRESETS,
     run=run,

@@ -362,6 +362,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="paraunitary",
+    data={"quick": ("mnist",), "paper": ("cifar10",)},
     config_class=Config,
     presets=PRESETS,
     run=run,

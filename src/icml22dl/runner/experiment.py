@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from icml22dl.runner.claims import Claim
@@ -54,13 +54,16 @@ class Paper:
         curves: step-wise figures for the report.
         summary: per-seed metrics the CLI prints beside the criteria's own.
         seeds: default seeds of a claim check.
+        data: per scale (preset name), the data sets it reads (names of
+            :data:`icml22dl.data.catalog.CATALOG`); a scale not listed reads none. ``run`` and
+            ``reproduce`` check (and fetch) them before any work starts.
 
     References:
         The paper-module contract of ``docs/architecture.md``; registered in
         :data:`icml22dl.papers.PAPERS`.
 
     Example:
-        >>> from dataclasses import dataclass
+        >>> from dataclasses import dataclass, field
         >>> from icml22dl.runner import Criterion, ExperimentConfig, param
         >>> @dataclass(frozen=True)
         ... class Config(ExperimentConfig):
@@ -85,6 +88,7 @@ class Paper:
     curves: tuple[Curve, ...] = ()
     summary: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
+    data: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [s for s in SCALES if s not in self.presets]
@@ -93,6 +97,9 @@ class Paper:
         for name, preset in self.presets.items():
             if not isinstance(preset, self.config_class):
                 raise ValueError(f"paper {self.slug!r}: preset {name!r} is not a {self.config_class.__name__}")
+        unknown = [scale for scale in self.data if scale not in self.presets]
+        if unknown:
+            raise ValueError(f"paper {self.slug!r} declares data for scales {unknown} it has no preset for")
         if self.claim.slug != self.slug:
             raise ValueError(f"paper {self.slug!r} carries the claim of {self.claim.slug!r}")
 
