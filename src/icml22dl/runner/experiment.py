@@ -63,7 +63,7 @@ class Paper:
         :data:`icml22dl.papers.PAPERS`.
 
     Example:
-        >>> from dataclasses import dataclass, field
+        >>> from dataclasses import dataclass
         >>> from icml22dl.runner import Criterion, ExperimentConfig, param
         >>> @dataclass(frozen=True)
         ... class Config(ExperimentConfig):
