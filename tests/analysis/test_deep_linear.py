@@ -12,6 +12,7 @@ from icml22dl.analysis.deep_linear import (
     final_rate,
     fitted_rate,
     reduced_flow,
+    saddle_escape_rate,
 )
 from icml22dl.data.linear_targets import spectral_target
 from icml22dl.nn.linear_nets import balanced_rank_one_init, factor_flow, factor_gradients
@@ -115,3 +116,23 @@ def test_fitted_rate_recovers_an_exponential_and_needs_points_in_the_window():
     assert math.isnan(fitted_rate(t[:5], excess[:5], (1e-12, 1e-2)))
     with pytest.raises(ValueError, match="window"):
         fitted_rate(t, excess, (1e-2, 1e-12))
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_saddle_escape_rate_is_the_slope_of_the_delay_in_log_one_over_p1(depth):
+    # Starts at the saddle's s = sigma_2 with (u, v) = (u_2 + eps u_1, v_2 + eps v_1)/norm, so
+    # p_1(0) ~ 2 eps: the time for |p_1| to reach 1 grows like ln(1/eps) / lambda.
+    z = torch.diag(torch.tensor([3.0, 2.0, 1.0], dtype=F64))
+    e = torch.eye(3, dtype=F64)
+    lam = saddle_escape_rate((3.0, 2.0, 1.0), depth)
+    times = []
+    for eps in (1e-4, 1e-6):
+        u0 = e[1] + eps * e[0] + 0.1 * e[2]
+        flow = reduced_flow(z, 2.0, u0 / u0.norm(), u0 / u0.norm(), depth, 30.0, 1e-2, record_every=10)
+        p1 = flow.u[:, 0] + flow.v[:, 0]
+        assert bool((p1 > 0).all())  # p_1 never changes sign
+        times.append(crossing_time(flow.times, p1, 1.0))
+    slope = (times[1] - times[0]) / math.log(1e-4 / 1e-6)
+    assert slope == pytest.approx(1.0 / lam, rel=0.02)
+    with pytest.raises(ValueError, match="two positive"):
+        saddle_escape_rate((3.0,), 2)

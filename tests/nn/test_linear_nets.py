@@ -162,3 +162,27 @@ def test_gradient_matches_autograd_and_divergence_is_an_outcome():
     assert res.status == "diverged" and not res.steps >= 1000
     with pytest.raises(ValueError, match="eta"):
         diagonal_gd(X, y, 0.1, 0.0)
+
+
+def test_batched_factor_flow_equals_separate_flows_and_stops_at_stop_loss():
+    g = torch.Generator().manual_seed(7)
+    z = spectral_target((3.0, 2.0, 1.0), 3, 4, g)
+    widths = (4, 2, 1, 3)
+    starts = [balanced_rank_one_init(widths, 0.1, _unit(3, g), _unit(4, g), generator=g) for _ in range(3)]
+    batch = [torch.stack([s[j] for s in starts]) for j in range(3)]
+    flow = factor_flow(batch, z, 1.0, 1e-2, record_every=10)
+    assert flow.loss.shape == (11, 3) and flow.products is not None and flow.products.shape == (11, 3, 3, 4)
+    for b, ws in enumerate(starts):
+        one = factor_flow(ws, z, 1.0, 1e-2, record_every=10)
+        # the same RK4 arithmetic; batched matmul may sum in another order (float64 round-off)
+        assert torch.allclose(flow.loss[:, b], one.loss, rtol=1e-12, atol=1e-14)
+        assert torch.allclose(flow.top_singular_value[:, b], one.top_singular_value, rtol=1e-12)
+    assert float(flow.balance_drift.max()) == pytest.approx(
+        max(float(factor_flow(ws, z, 1.0, 1e-2, record_every=10).balance_drift.max()) for ws in starts), abs=1e-14
+    )
+    # stop_loss: the flow stops at the first record where every loss is below the level
+    l_star = 0.5 * (2.0**2 + 1.0**2)
+    capped = factor_flow(batch, z, 60.0, 1e-2, record_every=10, stop_loss=l_star + 1e-9, keep_products=False)
+    assert capped.products is None
+    assert bool((capped.loss[-1] <= l_star + 1e-9).all()) and not bool((capped.loss[-2] <= l_star + 1e-9).all())
+    assert float(capped.times[-1]) < 60.0

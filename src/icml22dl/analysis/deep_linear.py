@@ -35,6 +35,7 @@ __all__ = [
     "final_rate",
     "fitted_rate",
     "reduced_flow",
+    "saddle_escape_rate",
 ]
 
 
@@ -260,6 +261,44 @@ def final_rate(sigmas: Sequence[float] | Tensor, depth: int) -> float:
     s1 = values[0]
     s2 = values[1] if len(values) > 1 else 0.0
     return 2.0 * min(depth * s1 ** (2.0 - 2.0 / depth), (s1 - s2) * s1 ** (1.0 - 2.0 / depth))
+
+
+def saddle_escape_rate(sigmas: Sequence[float] | Tensor, depth: int) -> float:
+    r"""Growth rate of ``|p_1|`` near the saddle ``sigma_2 u_2 v_2^T``: the slope of the delay in ``ln(1/|p_1(0)|)``.
+
+    With ``p_1 = u^T u_1 + v^T v_1`` the reduced flow gives exactly
+
+    .. math::
+        \dot p_1 = s^{1-2/N} (\sigma_1 - u^\top Z v)\, p_1,
+        \qquad \lambda = \sigma_2^{1-2/N} (\sigma_1 - \sigma_2) \text{ at the saddle},
+
+    so ``p_1`` never changes sign, and a start with a small ``|p_1(0)|`` lingers near the
+    saddle for about ``ln(1/|p_1(0)|) / lambda``: its time to converge grows with slope
+    ``1 / lambda`` in ``ln(1/|p_1(0)|)`` (asymptotically, for small ``|p_1(0)|``).
+
+    Args:
+        sigmas: singular values of Z, largest first (at least two).
+        depth: N >= 1.
+
+    Returns:
+        ``lambda`` (> 0 when sigma_1 > sigma_2 > 0).
+
+    Example:
+        >>> saddle_escape_rate((3.0, 2.0, 1.0), 2)  # 2^0 (3 - 2)
+        1.0
+        >>> round(saddle_escape_rate((3.0, 2.0, 1.0), 4), 6)  # sqrt(2) (3 - 2)
+        1.414214
+
+    References:
+        Chen, Lin & Zhang (ICML 2022): the limit is the global minimum iff p_1(0) != 0, and
+        the time spent near saddles depends on the start; the rate is derived from the
+        reduced flow (docs/papers/deep_linear.md#method).
+    """
+    values = sorted((float(s) for s in sigmas), reverse=True)
+    if len(values) < 2 or values[1] <= 0:
+        raise ValueError(f"sigmas must hold two positive values, got {sigmas!r}")
+    check_int("depth", depth, low=1)
+    return values[1] ** (1.0 - 2.0 / depth) * (values[0] - values[1])
 
 
 def crossing_time(times: Tensor, values: Tensor, level: float) -> float:

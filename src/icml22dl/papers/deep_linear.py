@@ -7,24 +7,35 @@ explicit rates (sublinear escape for depth >= 3, then linear).
 
 The run checks five items (docs/papers/deep_linear.md#method) on a random target with
 chosen singular values: (1) factor-level RK4 gradient flow matches the reduced three-equation
-dynamics and keeps balance; (2) random balanced starts reach the global minimum; (3) the
-saddle sigma_2 u_2 v_2^T (p1 = 0) is a fixed point of the factor flow up to round-off (a
-generic p1(0) = 0 start converges to it); (4) the escape time matches the quadrature;
-(5) the late-phase slope of log(L - L*) matches the predicted rate. Everything is float64
-and computed on the CPU (the model is tiny; the config has no device field); ``paper`` is a
-larger target and deeper networks.
+dynamics and keeps balance; (2) every random balanced start (``starts.count`` per
+architecture, integrated as one batch) converges, L - L* <= ``starts.tol``, before the cap
+``starts.t_max``; its convergence time is reported against ln(1/|p1(0)|), whose slope the
+theory predicts (``analysis.saddle_escape_rate``); (3) the saddle sigma_2 u_2 v_2^T (p1 = 0)
+is a fixed point of the factor flow up to round-off (a generic p1(0) = 0 start converges to
+it); (4) the escape time matches the quadrature; (5) the late-phase slope of log(L - L*) of
+every converged start matches the predicted rate. Everything is float64 and computed on the
+CPU (the model is tiny; the config has no device field); ``paper`` is a larger target and
+deeper networks.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from icml22dl.analysis.deep_linear import crossing_time, escape_time, final_rate, fitted_rate, reduced_flow
+from icml22dl.analysis.deep_linear import (
+    crossing_time,
+    escape_time,
+    final_rate,
+    fitted_rate,
+    reduced_flow,
+    saddle_escape_rate,
+)
 from icml22dl.data.linear_targets import spectral_target
 from icml22dl.nn.linear_nets import balanced_rank_one_init, factor_flow
 from icml22dl.runner import (
@@ -71,12 +82,19 @@ class Target(ConfigBlock):
 
 @dataclass(frozen=True)
 class Starts(ConfigBlock):
-    """Items 1, 2 and 5: random balanced starts of scale ``s0`` integrated to ``horizon``."""
+    """Items 1, 2 and 5: ``count`` random balanced starts of scale ``s0`` per architecture, run to convergence."""
 
     s0: float = param(0.05, low=0.0, low_inclusive=False, help=f"initial singular value of random starts ({DEFAULTS})")
-    horizon: float = param(8.0, low=0.0, low_inclusive=False, help=f"T of items 1, 2, 5 ({DEFAULTS})")
+    count: int = param(14, low=1, help=f"random starts per architecture ({DEFAULTS})")
+    tol: float = param(
+        1e-13, low=0.0, low_inclusive=False, help=f"a start has converged once L - L* <= tol ({DEFAULTS})"
+    )
+    t_max: float = param(50.0, low=0.0, low_inclusive=False, help=f"cap on each start's flow time ({DEFAULTS})")
+    horizon: float = param(
+        8.0, low=0.0, low_inclusive=False, help=f"T of item 1, the factor vs reduced comparison ({DEFAULTS})"
+    )
     rate_window: tuple[float, float] = param(
-        (1e-10, 1e-5),
+        (1e-12, 1e-9),
         low=0.0,
         low_inclusive=False,
         help="L - L* range where the late-phase slope is fitted (our design)",
@@ -85,6 +103,10 @@ class Starts(ConfigBlock):
     def check(self) -> None:
         if self.rate_window[0] >= self.rate_window[1]:
             raise ValueError(f"Starts.rate_window={self.rate_window} must be increasing")
+        if self.tol >= self.rate_window[0]:
+            raise ValueError(f"Starts.tol={self.tol} must lie below the rate window {self.rate_window}")
+        if self.horizon > self.t_max:
+            raise ValueError(f"Starts.horizon={self.horizon} must be <= t_max={self.t_max}")
 
 
 @dataclass(frozen=True)
@@ -149,7 +171,7 @@ PRESETS = {
         ),
         dt=2e-4,
         record_every=50,
-        starts=Starts(s0=0.05, horizon=8.0),
+        starts=Starts(s0=0.05, count=14, tol=1e-12, t_max=50.0, horizon=8.0, rate_window=(1e-11, 1e-8)),
         saddle=Saddle(horizon=6.0, depths=(2, 3, 4)),
         escape=Escape(s0=(1e-2, 1e-3, 1e-4)),
     ),
@@ -165,6 +187,7 @@ class _Problem:
     S: Tensor
     Vh: Tensor
     total: float  # 1/2 sum sigma_i^2, the loss at W = 0
+    l_star: float  # 1/2 (||Z||^2 - sigma_1(Z)^2) from the stored Z: the floor that L - L* <= tol is measured against
 
 
 def _unit(x: Tensor) -> Tensor:
@@ -181,61 +204,123 @@ def _problem(config: Config, seed: int) -> _Problem:
     Z = spectral_target(target.singular_values, target.d_y, target.d_x, derive_generator(seed, 0))
     U, S, Vh = torch.linalg.svd(Z, full_matrices=False)
     sigmas = torch.tensor(target.singular_values, dtype=torch.float64)
-    return _Problem(Z, U, S, Vh, 0.5 * float((sigmas**2).sum()))
+    l_star = 0.5 * (float((Z * Z).sum()) - float(S[0]) ** 2)
+    return _Problem(Z, U, S, Vh, 0.5 * float((sigmas**2).sum()), l_star)
+
+
+def _draw_starts(
+    config: Config, widths: tuple[int, ...], init_gen: torch.Generator
+) -> tuple[list[Tensor], Tensor, Tensor]:
+    """``count`` balanced starts (u, v uniform on the spheres), stacked along a batch dimension; and u0, v0."""
+    inits, us, vs = [], [], []
+    for _ in range(config.starts.count):
+        u0 = _unit(torch.randn(config.target.d_y, generator=init_gen, dtype=torch.float64))
+        v0 = _unit(torch.randn(config.target.d_x, generator=init_gen, dtype=torch.float64))
+        inits.append(balanced_rank_one_init(widths, config.starts.s0, u0, v0, generator=init_gen))
+        us.append(u0)
+        vs.append(v0)
+    batch = [torch.stack([w[j] for w in inits]) for j in range(len(widths) - 1)]
+    return batch, torch.stack(us), torch.stack(vs)
+
+
+def _first_time_below(times: Tensor, values: Tensor, level: float) -> float:
+    """First recorded time with ``values <= level``; NaN when never."""
+    below = torch.nonzero(values <= level)
+    return float(times[int(below[0])]) if len(below) else math.nan
+
+
+def _ols_slope(x: list[float], y: list[float]) -> float:
+    """Least-squares slope of y on x; NaN with fewer than 3 points or no spread in x."""
+    if len(x) < 3:
+        return math.nan
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    sxx = sum((a - mx) ** 2 for a in x)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sxx if sxx > 0 else math.nan
+
+
+def _reduced_gap(config: Config, problem: _Problem, batch: list[Tensor], u0: Tensor, v0: Tensor, depth: int) -> float:
+    """Item 1 on the first start: factor RK4 vs the reduced ODE on [0, horizon]."""
+    horizon, record = config.starts.horizon, config.record_every
+    flow = factor_flow([w[0] for w in batch], problem.Z, horizon, config.dt, record_every=record)
+    reduced = reduced_flow(problem.Z, config.starts.s0, u0, v0, depth, horizon, config.dt, record_every=record)
+    assert flow.products is not None
+    return float(torch.linalg.matrix_norm(flow.products - reduced.products).max())
 
 
 def random_starts(config: Config, problem: _Problem, init_gen: torch.Generator, log: RunLog) -> dict[str, float]:
-    """Items 1, 2 and 5: factor flow vs reduced flow, balance, global minimum, final rate."""
-    sigma1 = config.target.singular_values[0]
-    l_star = problem.total - 0.5 * sigma1**2
+    """Items 1, 2 and 5: factor vs reduced flow, balance, convergence time of every start, final rate."""
+    sigmas = config.target.singular_values
+    l_star = problem.l_star
+    st = config.starts
     metrics: dict[str, float] = {}
-    gaps, drifts, excesses, rate_errors = [], [], [], []
+    gaps, drifts, excesses, rate_errors, shortfalls, t_convs, slope_ratios = [], [], [], [], [], [], []
+    converged = eligible = 0
     offset = 0
-    horizon, record = config.starts.horizon, config.record_every
     for arch in config.architectures:
         widths = _parse_widths(arch)
         depth = len(widths) - 1
-        u0 = _unit(torch.randn(config.target.d_y, generator=init_gen, dtype=torch.float64))
-        v0 = _unit(torch.randn(config.target.d_x, generator=init_gen, dtype=torch.float64))
-        weights = balanced_rank_one_init(widths, config.starts.s0, u0, v0, generator=init_gen)
-        flow = factor_flow(weights, problem.Z, horizon, config.dt, record_every=record)
-        reduced = reduced_flow(problem.Z, config.starts.s0, u0, v0, depth, horizon, config.dt, record_every=record)
-        check_finite(float(flow.loss[-1]), int(horizon / config.dt))
-        gap = float(torch.linalg.matrix_norm(flow.products - reduced.products).max())
-        excess = flow.loss - l_star
-        predicted = final_rate(config.target.singular_values, depth)
-        fitted = fitted_rate(flow.times, excess, config.starts.rate_window)
+        batch, us, vs = _draw_starts(config, widths, init_gen)
+        gaps.append(_reduced_gap(config, problem, batch, us[0], vs[0], depth))
+        flow = factor_flow(
+            batch,
+            problem.Z,
+            st.t_max,
+            config.dt,
+            record_every=config.record_every,
+            stop_loss=l_star + st.tol,
+            keep_products=False,
+        )
+        check_finite(float(flow.loss[-1].max()), len(flow.times) * config.record_every)
+        excess = flow.loss - l_star  # (T, count)
         for k in range(0, len(flow.times), 10):
-            log.metrics(
-                offset + k,
-                **{
-                    "t": float(flow.times[k]),
-                    f"{arch}/excess_loss": max(float(excess[k]), 1e-300),
-                    f"{arch}/s": float(flow.top_singular_value[k]),
-                },
-            )
+            values = {
+                f"{arch}/excess_loss": max(float(excess[k, 0]), 1e-300),
+                f"{arch}/s": float(flow.top_singular_value[k, 0]),
+            }
+            log.metrics(offset + k, t=float(flow.times[k]), **values)
         offset += len(flow.times)
-        key = f"N{depth}_{arch}"
+        key, predicted = f"N{depth}_{arch}", final_rate(sigmas, depth)
+        p1 = (us @ problem.U[:, 0] + vs @ problem.Vh[0]).tolist()
+        logs, times = [], []
+        for b in range(st.count):
+            t_conv = _first_time_below(flow.times, excess[:, b], st.tol)
+            fitted = fitted_rate(flow.times, excess[:, b], st.rate_window)
+            eligible += p1[b] != 0.0
+            converged += p1[b] != 0.0 and not math.isnan(t_conv)
+            metrics.update(
+                {f"{key}_start{b}_p1_0": p1[b], f"{key}_start{b}_t_conv": t_conv, f"{key}_start{b}_rate": fitted}
+            )
+            excesses.append(float(excess[:, b].min()))
+            if not math.isnan(t_conv):
+                t_convs.append(t_conv)
+                logs.append(math.log(1.0 / abs(p1[b])))
+                times.append(t_conv)
+                rate_errors.append(abs(fitted - predicted) / predicted)
+                shortfalls.append((predicted - fitted) / predicted)
+        slope = _ols_slope(logs, times)
+        predicted_slope = 1.0 / saddle_escape_rate(sigmas, depth)
+        drifts.append(float(flow.balance_drift.max()))
+        slope_ratios.append(slope / predicted_slope)
         metrics.update(
             {
-                f"{key}_reduced_gap": gap,
-                f"{key}_balance_drift": float(flow.balance_drift.max()),
-                f"{key}_excess_loss": float(excess[-1]),
-                f"{key}_p1_0": float(u0 @ problem.U[:, 0] + v0 @ problem.Vh[0]),
-                f"{key}_uZv_0": float(u0 @ problem.Z @ v0),
-                f"{key}_rate_fitted": fitted,
+                f"{key}_reduced_gap": gaps[-1],
+                f"{key}_balance_drift": drifts[-1],
                 f"{key}_rate_predicted": predicted,
+                f"{key}_t_conv_slope": slope,
+                f"{key}_t_conv_slope_predicted": predicted_slope,
+                f"{key}_t_conv_slope_ratio": slope / predicted_slope,
             }
         )
-        gaps.append(gap)
-        drifts.append(float(flow.balance_drift.max()))
-        excesses.append(float(excess[-1]))
-        rate_errors.append(abs(fitted - predicted) / predicted)
     metrics.update(
         max_reduced_gap=max(gaps),
         max_balance_drift=max(drifts),
         max_excess_loss=max(excesses),
-        max_rate_rel_error=_nanmax(rate_errors),
+        converged_fraction=converged / eligible if eligible else math.nan,
+        max_convergence_time=max(t_convs) if t_convs else math.nan,
+        max_rate_rel_error=max(rate_errors) if rate_errors else math.nan,
+        median_rate_rel_error=statistics.median(rate_errors) if rate_errors else math.nan,
+        max_rate_shortfall=max(shortfalls) if shortfalls else math.nan,
+        mean_t_conv_slope_ratio=statistics.fmean(slope_ratios),
     )
     return metrics
 
@@ -310,6 +395,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="deep_linear",
+    data={"quick": (), "paper": ()},
     config_class=Config,
     presets=PRESETS,
     run=run,
@@ -343,6 +429,11 @@ PAPER = Paper(
         "max_saddle_deviation",
         "max_saddle_approach",
         "max_escape_rel_error",
+        "converged_fraction",
+        "max_convergence_time",
+        "max_rate_shortfall",
+        "median_rate_rel_error",
         "max_rate_rel_error",
+        "mean_t_conv_slope_ratio",
     ),
 )
