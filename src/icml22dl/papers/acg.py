@@ -1,18 +1,21 @@
 """Paper 9, ``acg``: the Auto Conjugate Gradient attack vs APGD (Yamamura et al., ICML 2022).
 
 Claim: a conjugate-gradient search direction inside APGD's step-size schedule (ACG) finds
-at least as many adversarial examples as APGD at the same budget, with a more diverse
-search (Diversity Index).
+more adversarial examples than APGD at the same budget, with a more diverse search
+(Diversity Index).
 
-``quick``: a small CNN adversarially trained (PGD-5, eps 0.3) on a random 20k subset of
-real MNIST for one epoch inside each seed's run; then ACG and APGD (CW loss, 100
-iterations, 1 restart, eps 0.25) on the same clean-correct test points, each from the box
-centre and from one seeded AutoAttack-style random start shared by both. Verdict (fixed
-before the first run, docs/papers/acg.md#claim-and-thresholds): inconclusive if APGD's ASR
-leaves [0.2, 0.8]; else reproduced (non-inferior) if the paired mean ASR gap ACG - APGD
->= -0.5 points. ``paper``: a shortened GPU check (CIFAR-10, ResNet-18, fast adversarial
-training, eps 8/255, 5,000 test points): the RobustBench models of the paper are not
-available offline (docs/papers/acg.md#deviations-from-the-paper).
+``quick``: each seed adversarially trains three small CNNs (PGD-5, eps 0.3, one epoch on a
+random 10k subset of real MNIST, each model with its own derived seed); on each model, ACG
+and APGD (CW loss, 100 iterations, 5 restarts: the box centre, then uniform in the box, the
+same start points for both) attack the same 150 clean-correct test points. The points that
+only one attack breaks are pooled over the three models into exact one-sided sign tests,
+and the Diversity Index (iterations 10-30 of the first restart) is averaged over the
+models. Verdict (docs/papers/acg.md#claim-and-thresholds): reproduced if ACG's DI exceeds
+APGD's by the pilot margin and ACG is significantly stronger (p <= 0.05) on every seed; not
+reproduced if the DI gap is not positive or APGD is significantly stronger on every seed;
+otherwise inconclusive. ``paper``: a shortened GPU check (CIFAR-10, ResNet-18, fast
+adversarial training, eps 8/255, three models, 5,000 test points each): the RobustBench
+models of the paper are not available offline (docs/papers/acg.md#deviations-from-the-paper).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from icml22dl.analysis import sign_test
-from icml22dl.attacks import ACG, APGD, AttackResult, correct_mask, pgd_linf, random_start
+from icml22dl.analysis.stats import sign_test_greater
+from icml22dl.attacks import ACG, APGD, AttackResult, correct_mask, pgd_linf
 from icml22dl.data import load_cifar10, load_mnist, random_crop_flip, random_subset
 from icml22dl.nn import resnet18_cifar
 from icml22dl.nn.small_nets import SmallConvNet
@@ -41,6 +45,7 @@ from icml22dl.runner import (
     check_finite,
     derive_generator,
     load_claim,
+    null_log,
     param,
     torch_seeded,
 )
@@ -53,7 +58,7 @@ class AdvTraining(ConfigBlock):
     """PGD adversarial training of the attacked model (Madry et al., 2018; docs/papers/acg.md#defaults)."""
 
     train_size: int = param(
-        20000, low=0, help="random training subset (0 = all); intended: full MNIST, cut for the CPU budget"
+        10000, low=0, help="random training subset (0 = all); intended: full MNIST, cut for the CPU budget"
     )
     epochs: int = param(1, low=1, help="adversarial-training epochs (intended: 2; cut for the CPU budget)")
     batch_size: int = param(128, low=1, help="training batch size")
@@ -87,9 +92,11 @@ class AttackSetup(ConfigBlock):
     """The compared attacks' shared budget (official ACG yaml: CW, 100 iterations, centre start)."""
 
     eps: float = param(0.25, low=0.0, low_inclusive=False, help="attack radius (0.25 < training eps)")
-    n_points: int = param(300, low=1, help="clean-correct test points attacked (intended: 1,000; CPU budget)")
+    n_points: int = param(150, low=1, help="clean-correct test points attacked per model (intended: 1,000; CPU budget)")
     n_iter: int = param(100, low=1, help="attack iterations (official: 100)")
-    n_restarts: int = param(1, low=1, help="attack restarts")
+    n_restarts: int = param(
+        5, low=1, help="restarts (AutoAttack's default 5): the box centre, then uniform in the box, shared by both"
+    )
     loss: str = param("cw", choices=("cw", "ce", "dlr"), help="attack loss (official ACG: CW)")
     track_di: bool = param(True, help="Diversity Index of the centre-start runs (iterations 10-30 reported)")
 
@@ -109,8 +116,9 @@ class Config(ExperimentConfig):
     model: str = param("small_cnn", choices=("small_cnn", "resnet18_cifar"), help="model (quick: small CNN)")
     train: AdvTraining = param(AdvTraining(), help="adversarial training of the attacked model")
     attack: AttackSetup = param(AttackSetup(), help="the budget shared by ACG and APGD")
+    n_models: int = param(3, low=1, help="adversarially trained models per seed, pooled in the sign test (>= 3)")
     eval_points: int = param(200, low=1, help="test points for clean and PGD-20 accuracy of the trained model")
-    extras: bool = param(True, help="seed 0 also runs ACG legacy-NaN and no-clamp")
+    extras: bool = param(True, help="seed 0, first model: ACG (1 restart) with legacy NaN handling and no clamp")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
     def check(self) -> None:
@@ -214,66 +222,75 @@ def adversarial_training(config: Config, seed: int, log: RunLog, device: torch.d
     return model.eval()
 
 
-def _compare(
-    config: Config, model: nn.Module, x: Tensor, y: Tensor, seed: int, log: RunLog
+def _model_seed(seed: int, index: int) -> int:
+    """The seed of the run's ``index``-th model (training subset, order, init, test points, restarts)."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=derive_generator(seed, 10 + index)))
+
+
+def _attack_pair(
+    config: Config, model: nn.Module, x: Tensor, y: Tensor, model_seed: int, log: RunLog | None
 ) -> tuple[dict[str, float], dict[str, AttackResult]]:
-    """ACG and APGD from the box centre and from one shared random start: ASR, wall time, DI, loss curves."""
+    """ACG and APGD at the same budget: the box centre, then restarts uniform in the box, the same for both.
+
+    Both attacks get the same ``seed``, so a point's r-th restart starts from the same point
+    in both; only the search direction differs. ``log`` (the first model only) receives the
+    mean CW loss and Diversity Index curves of the first restart.
+    """
     attack = config.attack
-    shared = random_start(x.cpu(), attack.eps, "Linf", derive_generator(seed, 4)).to(x.device)
     metrics: dict[str, float] = {}
     results: dict[str, AttackResult] = {}
-    for start in ("center", "random"):
-        init = "center" if start == "center" else shared
-        di = attack.track_di and start == "center"
-        for name, cls in (("acg", ACG), ("apgd", APGD)):
-            t0 = time.perf_counter()
-            result = attack.build(cls, model, seed, init=init, track_di=di).run(x, y)
-            metrics[f"{name}_{start}_wall_s"] = time.perf_counter() - t0
-            metrics[f"{name}_{start}_asr"] = result.success_rate
-            results[f"{name}_{start}"] = result
-            if di and result.diversity is not None:
-                series = result.diversity
-                metrics[f"{name}_di_10_30"] = float(series[: max(1, min(21, len(series)))].mean())
+    for name, cls in (("acg", ACG), ("apgd", APGD)):
+        t0 = time.perf_counter()
+        result = attack.build(cls, model, model_seed, init="center", track_di=attack.track_di).run(x, y)
+        metrics[f"{name}_wall_s"] = time.perf_counter() - t0
+        metrics[f"{name}_asr"] = result.success_rate
+        results[name] = result
+        if result.diversity is not None:
+            series = result.diversity
+            metrics[f"{name}_di_10_30"] = float(series[: max(1, min(21, len(series)))].mean())
+            if log is not None:
                 for it in range(0, len(series), 5):
                     log.metrics(it + 10, **{f"{name}/diversity": float(series[it])})
-            if start == "center":
-                curve = result.loss_history.nanmean(dim=1)
-                for it in range(0, attack.n_iter + 1, 5):
-                    log.metrics(it, **{f"{name}/mean_cw_loss": float(curve[it])})
+        if log is not None:
+            curve = result.loss_history.nanmean(dim=1)
+            for it in range(0, attack.n_iter + 1, 5):
+                log.metrics(it, **{f"{name}/mean_cw_loss": float(curve[it])})
     return metrics, results
 
 
-def _paired_summary(metrics: dict[str, float], results: dict[str, AttackResult]) -> dict[str, float]:
-    """Mean ASR over both starts, the paired gap, discordant counts and their sign test."""
+def _pooled_summary(per_model: list[dict[str, float]], pairs: list[dict[str, AttackResult]]) -> dict[str, float]:
+    """Per-model values and the pooled comparison: ASRs, discordant counts, exact sign tests, DI gap."""
     only_acg = only_apgd = 0
-    for start in ("center", "random"):
-        a, b = results[f"acg_{start}"].success, results[f"apgd_{start}"].success
+    out: dict[str, float] = {}
+    for index, (metrics, pair) in enumerate(zip(per_model, pairs)):
+        attacked = pair["acg"].clean_correct & pair["apgd"].clean_correct
+        a, b = pair["acg"].success & attacked, pair["apgd"].success & attacked
         only_acg += int((a & ~b).sum())
         only_apgd += int((b & ~a).sum())
-    acg_asr = (metrics["acg_center_asr"] + metrics["acg_random_asr"]) / 2
-    apgd_asr = (metrics["apgd_center_asr"] + metrics["apgd_random_asr"]) / 2
-    gap = acg_asr - apgd_asr
-    out = dict(
-        acg_asr=acg_asr,
-        apgd_asr=apgd_asr,
-        asr_gap=gap,
-        asr_gap_in_band=gap if 0.2 <= apgd_asr <= 0.8 else math.nan,
+        out.update({f"m{index}_{key}": value for key, value in metrics.items()})
+    for key in ("clean_acc", "pgd20_acc", "n_attacked", "acg_asr", "apgd_asr", "acg_di_10_30", "apgd_di_10_30"):
+        if all(key in m for m in per_model):
+            out[key] = sum(m[key] for m in per_model) / len(per_model)
+    out["n_attacked"] = out["n_attacked"] * len(per_model)
+    out.update(
+        asr_gap=out["acg_asr"] - out["apgd_asr"],
         only_acg=float(only_acg),
         only_apgd=float(only_apgd),
+        discordant=float(only_acg + only_apgd),
         sign_test_p=sign_test(only_acg, only_apgd),
+        p_acg_better=sign_test_greater(only_acg, only_apgd),
+        p_apgd_better=sign_test_greater(only_apgd, only_acg),
     )
-    if "acg_di_10_30" in metrics and "apgd_di_10_30" in metrics:
-        out["di_gap_10_30"] = metrics["acg_di_10_30"] - metrics["apgd_di_10_30"]
+    if "acg_di_10_30" in out and "apgd_di_10_30" in out:
+        out["di_gap_10_30"] = out["acg_di_10_30"] - out["apgd_di_10_30"]
     return out
 
 
-def _acg_variants(
-    config: Config, model: nn.Module, x: Tensor, y: Tensor, seed: int, centre: AttackResult
-) -> dict[str, float]:
-    """ACG with the official NaN handling and without the beta clamp (the default ran already from the centre)."""
+def _acg_variants(config: Config, model: nn.Module, x: Tensor, y: Tensor, seed: int) -> dict[str, float]:
+    """ACG (1 restart, centre) with our NaN rule, the official NaN handling, and without the beta clamp."""
     metrics: dict[str, float] = {}
-    for label, kwargs in (("legacy", dict(nan_policy="legacy")), ("zero", None), ("noclamp", dict(clamp_beta=False))):
-        result = centre if kwargs is None else config.attack.build(ACG, model, seed, init="center", **kwargs).run(x, y)
+    for label, kwargs in (("zero", {}), ("legacy", dict(nan_policy="legacy")), ("noclamp", dict(clamp_beta=False))):
+        result = config.attack.build(ACG, model, seed, init="center", n_restarts=1, **kwargs).run(x, y)
         metrics[f"acg_{label}_asr"] = result.success_rate
         if label in ("legacy", "zero"):
             assert result.beta_nan_hit is not None and result.last_move is not None
@@ -284,40 +301,56 @@ def _acg_variants(
     return metrics
 
 
-def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """Train one robust model, then attack its clean-correct test points with ACG and APGD."""
+def _one_model(
+    config: Config, model_seed: int, log: RunLog, device: torch.device, first: bool
+) -> tuple[dict[str, float], dict[str, AttackResult], tuple[nn.Module, Tensor, Tensor]]:
+    """Train one robust model, then attack its first ``n_points`` clean-correct test points with ACG and APGD."""
     started = time.perf_counter()
-    device = resolve_device(config.device)
-    model = adversarial_training(config, seed, log, device)
+    model = adversarial_training(config, model_seed, log if first else null_log(), device)
     train_wall = time.perf_counter() - started
     x_test, y_test = load_images(config, "test")
-    order = random_subset(len(x_test), len(x_test), derive_generator(seed, 2))
+    order = random_subset(len(x_test), len(x_test), derive_generator(model_seed, 2))
     x_test, y_test = x_test[order].to(device), y_test[order].to(device)
     ev_x, ev_y = x_test[: config.eval_points], y_test[: config.eval_points]
     train = config.train
-    x_pgd = pgd_linf(model, ev_x, ev_y, train.eps, 20, train.eps / 4, derive_generator(seed, 3))
+    x_pgd = pgd_linf(model, ev_x, ev_y, train.eps, 20, train.eps / 4, derive_generator(model_seed, 3))
     metrics: dict[str, float] = {
         "clean_acc": evaluate(model, ev_x, ev_y, batch_size=500).accuracy,
         "pgd20_acc": evaluate(model, x_pgd, ev_y, batch_size=500).accuracy,
     }
-    # The attacked points: the first n_points clean-correct test points of this seed's order.
     pick = correct_mask(model, x_test, y_test, batch_size=1000).nonzero().squeeze(1)[: config.attack.n_points]
     x, y = x_test[pick], y_test[pick]
     metrics.update(n_attacked=float(len(y)), train_wall_s=train_wall)
-    compared, results = _compare(config, model, x, y, seed, log)
+    compared, pair = _attack_pair(config, model, x, y, model_seed, log if first else None)
     metrics.update(compared)
-    metrics.update(_paired_summary(metrics, results))
-    if config.extras and seed == 0:
-        metrics.update(_acg_variants(config, model, x, y, seed, results["acg_center"]))
-    for value in metrics.values():
+    return metrics, pair, (model, x, y)
+
+
+def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
+    """Train ``n_models`` robust models; attack each with ACG and APGD; pool the paired outcomes."""
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    per_model: list[dict[str, float]] = []
+    pairs: list[dict[str, AttackResult]] = []
+    extras: dict[str, float] = {}
+    for index in range(config.n_models):
+        model_seed = _model_seed(seed, index)
+        metrics, pair, (model, x, y) = _one_model(config, model_seed, log, device, first=index == 0)
+        per_model.append(metrics)
+        pairs.append(pair)
+        if config.extras and seed == 0 and index == 0:
+            extras = _acg_variants(config, model, x, y, model_seed)
+    out = _pooled_summary(per_model, pairs) | extras
+    for value in out.values():
         if isinstance(value, float) and math.isinf(value):
             check_finite(value, config.attack.n_iter)
-    metrics["run_wall_s"] = time.perf_counter() - started
-    return metrics
+    out["run_wall_s"] = time.perf_counter() - started
+    return out
 
 
 PAPER = Paper(
     slug="acg",
+    data={"quick": ("mnist",), "paper": ("cifar10",)},
     config_class=Config,
     presets=PRESETS,
     run=run,
@@ -334,24 +367,29 @@ PAPER = Paper(
     ),
     curves=(
         Curve(
-            "Mean CW loss over the search (centre start)", ("acg/mean_cw_loss", "apgd/mean_cw_loss"), ylabel="CW margin"
+            "Mean CW loss over the first search (centre start, first model)",
+            ("acg/mean_cw_loss", "apgd/mean_cw_loss"),
+            ylabel="CW margin",
         ),
         Curve(
-            "Diversity Index of the last 10 iterates (centre start)", ("acg/diversity", "apgd/diversity"), ylabel="DI"
+            "Diversity Index of the last 10 iterates (centre start, first model)",
+            ("acg/diversity", "apgd/diversity"),
+            ylabel="DI",
         ),
         Curve("Adversarial training loss", ("train_adv_loss",), ylabel="CE"),
     ),
     summary=(
         "clean_acc",
         "pgd20_acc",
-        "acg_center_asr",
-        "apgd_center_asr",
-        "acg_random_asr",
-        "apgd_random_asr",
+        "acg_asr",
+        "apgd_asr",
         "asr_gap",
         "only_acg",
         "only_apgd",
-        "sign_test_p",
+        "p_acg_better",
+        "p_apgd_better",
+        "acg_di_10_30",
+        "apgd_di_10_30",
         "di_gap_10_30",
         "run_wall_s",
     ),
