@@ -26,6 +26,12 @@ def test_presets_keep_their_values_in_blocks():
     assert (gpu.net.filters, gpu.train_size, gpu.test_size, gpu.iterations) == (20, 5000, 5000, 1000)
 
 
+def test_gpu_check_is_judged_by_the_synthetic_criteria():
+    # Issue 14: the larger synthetic setting is judged like quick (CIFAR's bar stays at paper).
+    assert [c.id for c in PAPER.claim.for_scale("gpu_check")] == ["train_fit", "z2_gap", "test_gap", "mechanism"]
+    assert [c.id for c in PAPER.claim.for_scale("paper")] == ["cifar_gap"]
+
+
 def test_gd_and_gdm_share_the_initialisation_and_metrics_are_consistent():
     metrics = run(Config(iterations=5, train_size=50, test_size=200), seed=0, log=null_log())
     assert metrics["z2_gap"] == pytest.approx(metrics["gdm_z2_test_acc"] - metrics["gd_z2_test_acc"])
