@@ -182,9 +182,37 @@ def _todo(names: Iterable[str], data_dir: str | None, explicit: bool) -> list[An
     return [f for f in files if catalog.file_status(f, data_dir) != catalog.UNVERIFIED]
 
 
+def _download(names: Iterable[str], data_dir: str | None, mirror: str | None, quiet: bool, explicit: bool) -> None:
+    """Fetch the missing files of each data set; a set the mirror lacks may come as one of its stand-ins.
+
+    With a mirror, a data set that has ``alternatives`` (the canonical CIFAR-10 archive) and
+    cannot be downloaded is replaced by the first alternative the mirror serves (the JPEG
+    pack of a data-pack mirror), with a note; a data set named explicitly is never replaced.
+    """
+    from icml22dl.data import catalog
+    from icml22dl.data.download import DownloadError, fetch_file
+
+    for name in names:
+        try:
+            for file in _todo([name], data_dir, explicit):
+                fetch_file(file, data_dir, mirror, quiet=quiet)
+        except DownloadError as error:
+            stand_ins = catalog.CATALOG[name].alternatives if mirror and not explicit else ()
+            for other in stand_ins:
+                try:
+                    for file in _todo([other], data_dir, explicit=True):
+                        fetch_file(file, data_dir, mirror, quiet=quiet)
+                except DownloadError:
+                    continue
+                print(f"{name} is not on the mirror ({error}); fetched its stand-in {other}", file=sys.stderr)
+                break
+            else:
+                raise
+
+
 def _fetch(names: Sequence[str], data_dir: str | None, mirror: str | None, quiet: bool, explicit: bool) -> int:
     from icml22dl.data.catalog import format_size
-    from icml22dl.data.download import DownloadError, fetch_file, mirror_from_env
+    from icml22dl.data.download import DownloadError, mirror_from_env
     from icml22dl.data.root import data_root
 
     mirror = mirror_from_env(mirror)
@@ -197,8 +225,7 @@ def _fetch(names: Sequence[str], data_dir: str | None, mirror: str | None, quiet
     origin = f"mirror {mirror}" if mirror else "the upstream sources"
     print(f"fetching {len(todo)} files ({size}) of {', '.join(names)} into {root} from {origin}", file=sys.stderr)
     try:
-        for file in todo:
-            fetch_file(file, data_dir, mirror, quiet=quiet)
+        _download(names, data_dir, mirror, quiet, explicit)
     except (DownloadError, ValueError, PermissionError) as error:
         print(f"icml22dl: error: {' '.join(str(error).split())}", file=sys.stderr)
         return EXIT_FAILED
@@ -228,7 +255,7 @@ def ensure_data(
         (or why the fetch failed) and the command that fetches it.
     """
     from icml22dl.data.catalog import format_size, needed
-    from icml22dl.data.download import DownloadError, fetch_file, mirror_from_env
+    from icml22dl.data.download import DownloadError, mirror_from_env
     from icml22dl.data.root import data_root
 
     todo = missing_for(slug, scale, data_dir)
@@ -245,8 +272,7 @@ def ensure_data(
     size = format_size(sum(f.size or 0 for f in todo))
     print(f"{slug} ({scale}) needs {names}: fetching {len(todo)} files ({size}) from {origin}", file=sys.stderr)
     try:
-        for file in todo:
-            fetch_file(file, data_dir, mirror, quiet=quiet)
+        _download(needed(slug, scale), data_dir, mirror, quiet, explicit=False)
     except (DownloadError, ValueError, PermissionError) as error:
         return f"{slug} ({scale}): fetching its data failed: {' '.join(str(error).split())} (retry: {command})"
     return None
@@ -258,6 +284,8 @@ def preflight(slugs: Sequence[str], args: argparse.Namespace) -> None:
     Raises:
         FileNotFoundError: With the one line of :func:`ensure_data` (the CLI exits 2).
     """
+    if getattr(args, "dry_run", False):  # a sweep's dry run computes nothing
+        return
     for slug in slugs:
         reason = ensure_data(slug, args.scale, _data_dir(args), args.offline, args.mirror, quiet=_quiet(args))
         if reason is not None:

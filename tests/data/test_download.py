@@ -38,7 +38,7 @@ def test_checksum_mismatch_leaves_no_file(source, tmp_path):
     assert source.as_uri() in str(info.value)
     assert "0" * 64 in str(info.value)
     assert hashlib.sha256(PAYLOAD).hexdigest() in str(info.value)
-    assert list(dest.parent.iterdir()) == []
+    assert not dest.parent.exists()  # neither the file nor the folder made for it
 
 
 def test_checksum_mismatch_keeps_existing_destination(source, tmp_path):
@@ -99,3 +99,19 @@ def test_fetch_refuses_a_read_only_root(monkeypatch, tmp_path):
             fetch(MNIST_LABELS, data_dir=tmp_path)
     finally:
         tmp_path.chmod(0o755)
+
+
+def test_fetch_of_england_covid_gzips_the_upstream_json(monkeypatch, tmp_path):
+    import gzip
+
+    from icml22dl.data.checksums import DECODED_SHA256
+
+    relpath = "england-covid/england_covid.json.gz"
+    pack = data_root() / relpath
+    if not pack.is_file():
+        pytest.skip(f"data file {relpath} is absent")
+    upstream = tmp_path / "england_covid.json"  # the upstream bytes: the pack's file decompressed
+    upstream.write_bytes(gzip.decompress(pack.read_bytes()))
+    monkeypatch.setitem(URLS, relpath, upstream.as_uri())
+    path = fetch(relpath, data_dir=tmp_path / "data")
+    assert hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() == DECODED_SHA256[relpath]

@@ -166,3 +166,17 @@ def test_reproduce_offline_skips_the_claim_without_data_and_runs_the_rest(world,
     record = json.loads((skipped.path / "claim.json").read_text())
     assert record["criteria"] == [] and record["seeds"] == [0]
     assert (root / "report.html").is_file() and "skipped" in (root / "claims.csv").read_text()
+
+
+def test_a_set_the_mirror_lacks_comes_as_its_stand_in(world, mirror, tmp_path, monkeypatch, capsys):
+    # As the canonical CIFAR-10 archive, absent from a data-pack mirror, whose JPEG pack stands in.
+    canonical = DataSet("canon", "c", (DataFile("canon/x.tar", 1, ("0" * 64,), None),), "", "", "", ("toyset",))
+    monkeypatch.setitem(CATALOG, "canon", canonical)
+    monkeypatch.setitem(PAPERS._items, "toy_canon", _paper("toy_canon", ("canon",)))
+    code = main(["run", "toy_canon", "--mirror", mirror, "--root", str(tmp_path / "results"), "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "canon is not on the mirror" in err and "fetched its stand-in toyset" in err
+    assert (world / "toyset" / "a.bin").read_bytes() == GOOD and not (world / "canon").exists()
+    assert main(["data", "fetch", "canon", "--mirror", mirror, "--quiet"]) == 1  # named: no stand-in
+    assert "404" in capsys.readouterr().err

@@ -70,7 +70,8 @@ def _blob(url: str, relpath: str = "toy/blob.bin") -> DataFile:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    """Every file and folder below ``folder`` (a failed download leaves not even the folders it made)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) if folder.exists() else []
 
 
 def test_good_fetch_places_the_verified_file(server, tmp_path):
@@ -78,7 +79,7 @@ def test_good_fetch_places_the_verified_file(server, tmp_path):
     path = fetch_file(_blob(f"{server}/toy/blob.bin"), data)
     assert path == data / "toy" / "blob.bin"
     assert path.read_bytes() == PAYLOAD
-    assert _leftovers(data) == ["blob.bin"]  # no temporary file left
+    assert _leftovers(data) == ["toy", "toy/blob.bin"]  # no temporary file left
 
 
 def test_checksum_mismatch_leaves_nothing_and_names_both_digests(server, tmp_path):

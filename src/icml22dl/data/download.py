@@ -9,6 +9,7 @@ connection cut) or a corrupt one leaves nothing behind. A mirror (``$ICML22DL_MI
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
@@ -159,11 +160,21 @@ class _staging:
         self.dest = dest
 
     def __enter__(self) -> Path:
+        self.created = [p for p in (self.dest.parent, *self.dest.parent.parents) if not p.exists()]
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".part")
         os.close(fd)
         self.tmp = Path(name)
         return self.tmp
+
+    def _clean(self) -> None:
+        """Remove the temporary file and the folders made for it, if they stayed empty."""
+        self.tmp.unlink(missing_ok=True)
+        for folder in self.created:  # innermost first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         if kind is None:
@@ -172,9 +183,9 @@ class _staging:
                 os.replace(self.tmp, self.dest)
                 return
             except BaseException:
-                self.tmp.unlink(missing_ok=True)
+                self._clean()
                 raise
-        self.tmp.unlink(missing_ok=True)
+        self._clean()
 
 
 def mirror_from_env(mirror: str | None = None) -> str | None:
@@ -335,7 +346,11 @@ def fetch(relpath: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
                 f"cannot download {relpath!r}: {path.parent} is read-only. Pass data_dir= "
                 f"or set {ENV_VAR} to a writable folder."
             )
-        download(URLS[relpath], path, known_digests(relpath))
+        compressed = [f for d in CATALOG.values() for f in d.files if f.relpath == relpath and f.compress]
+        if compressed:  # the upstream serves the decompressed bytes: checked, then gzipped here
+            fetch_file(dataclasses.replace(compressed[0], url=URLS[relpath]), data_dir)
+        else:
+            download(URLS[relpath], path, known_digests(relpath))
     return verified_path(relpath, data_dir)
 
 
