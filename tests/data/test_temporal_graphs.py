@@ -16,6 +16,7 @@ from icml22dl.data.temporal_graphs import (
     forecast_windows,
     load_england_covid,
     node_split,
+    persistent_graph_signal,
 )
 
 
@@ -148,3 +149,28 @@ def test_forecast_windows_pair_each_window_with_the_value_horizon_steps_later():
         torch.testing.assert_close(w.targets, covid.targets[start + 7 + 1][None])
     with pytest.raises(ValueError, match="targets"):
         forecast_windows(DynamicGraphSignal([torch.zeros(2, 0, dtype=torch.long)], None, torch.ones(1, 2, 1)), 1)
+
+
+def test_persistent_graph_signal_is_one_symmetric_simple_graph_at_every_step():
+    signal = persistent_graph_signal(300, degree=10, steps=6, generator=torch.Generator().manual_seed(0))
+    edges = signal.edge_indices[0]
+    assert all(e is edges for e in signal.edge_indices) and signal.edge_weights is None
+    pairs = set(map(tuple, edges.t().tolist()))
+    assert len(pairs) == edges.shape[1]  # no duplicate
+    assert all((j, i) in pairs for i, j in pairs) and all(i != j for i, j in pairs)  # symmetric, no self-loop
+    assert 8.0 <= edges.shape[1] / 300 <= 10.0  # 5 draws per node, symmetrised, few collisions
+    assert signal.features.shape == (6, 300, 1) and torch.equal(signal.targets, signal.features[:, :, 0])
+    again = persistent_graph_signal(300, degree=10, steps=6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.features, signal.features)  # one generator, one signal
+    assert signal.features[1:].abs().max() < 1.0 + 6 * 0.1  # tanh plus noise of std 0.1
+    # Neighbours move together: the diffusion correlates a node with its neighbours' mean.
+    x = signal.features[-1, :, 0]
+    mean = torch.zeros(300).index_add_(0, edges[1], x[edges[0]]) / torch.bincount(edges[1], minlength=300)
+    assert torch.corrcoef(torch.stack([x, mean]))[0, 1] > 0.3
+
+
+def test_persistent_graph_signal_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="num_nodes"):
+        persistent_graph_signal(2)
+    with pytest.raises(ValueError, match="degree"):
+        persistent_graph_signal(10, degree=1)

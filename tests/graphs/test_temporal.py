@@ -9,12 +9,17 @@ pytest.importorskip("torch_geometric")
 from icml22dl.data.temporal_graphs import DynamicGraphSignal, dyncsl_like, load_england_covid  # noqa: E402
 from icml22dl.graphs.temporal import (  # noqa: E402
     GCNGRU,
+    EvolveGCNH,
     EvolveGCNO,
+    GConvGRU,
     HistoryEncoder,
     TemporalBatch,
     TimeThenGraph,
     WindowAggregator,
+    history_groups,
     mean_pool,
+    propagate,
+    scaled_laplacian,
     temporal_batches,
 )
 
@@ -207,3 +212,98 @@ def test_temporal_batches_collate_consecutive_groups_and_move():
         assert torch.equal(getattr(moved.aggregated, name), getattr(expected, name))
     with pytest.raises(ValueError, match="batch_size"):
         temporal_batches(samples, 0, aggregate)
+
+
+def _dense_scaled_laplacian(edge_index, weight, n):
+    a = torch.zeros(n, n)
+    for k, (j, i) in enumerate(edge_index.t().tolist()):
+        if i != j:
+            a[i, j] += 1.0 if weight is None else float(weight[k])
+    deg = a.sum(1)
+    inv = torch.where(deg > 0, deg.clamp(min=1e-12).pow(-0.5), torch.zeros(()))
+    return -inv[:, None] * a * inv[None, :]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_gconvgru_against_six_dense_chebyshev_convolutions(order):
+    # GCRN model 2 written out: every gate a K-order Chebyshev filter of x_t and of h.
+    signal = _random_signal()
+    torch.manual_seed(0)
+    model = GConvGRU(3, 2, hidden=4, order=order)
+    n, hid = signal.num_nodes, 4
+    wx, bx = model.x_filters.weight, model.x_filters.bias
+    wh, wrh = model.h_filters.weight, model.rh_filter.weight
+    h = torch.zeros(n, hid)
+    for t in range(signal.num_steps):
+        lap = _dense_scaled_laplacian(signal.edge_indices[t], signal.edge_weights[t], n)
+
+        def cheb(v, lap=lap):
+            basis = [v, lap @ v]
+            while len(basis) < order:
+                basis.append(2 * lap @ basis[-1] - basis[-2])
+            return torch.cat(basis[:order], dim=1)
+
+        gx = cheb(signal.features[t]) @ wx.t() + bx
+        gh = cheb(h) @ wh.t()
+        z = torch.sigmoid(gx[:, :hid] + gh[:, :hid])
+        r = torch.sigmoid(gx[:, hid : 2 * hid] + gh[:, hid:])
+        candidate = torch.tanh(gx[:, 2 * hid :] + cheb(r * h) @ wrh.t())
+        h = z * h + (1 - z) * candidate
+    torch.testing.assert_close(model(signal), model.head(h), atol=1e-5, rtol=1e-4)
+
+
+def test_scaled_laplacian_drops_self_loops_and_matches_the_dense_matrix():
+    signal = _random_signal()
+    ei, w = signal.edge_indices[0], signal.edge_weights[0]
+    ei = torch.cat([ei, torch.tensor([[0], [0]])], dim=1)  # a self-loop is ignored
+    w = torch.cat([w, torch.tensor([5.0])])
+    lap_ei, lap_w = scaled_laplacian(ei, w, signal.num_nodes)
+    dense = torch.zeros(signal.num_nodes, signal.num_nodes).index_put_((lap_ei[1], lap_ei[0]), lap_w, accumulate=True)
+    torch.testing.assert_close(dense, _dense_scaled_laplacian(ei, w, signal.num_nodes))
+    x = torch.randn(signal.num_nodes, 2)
+    torch.testing.assert_close(propagate(x, lap_ei, lap_w), dense @ x)
+
+
+def test_evolvegcn_h_against_its_equations():
+    signal = _random_signal(n=12, weights=False)
+    torch.manual_seed(0)
+    model = EvolveGCNH(3, 2, hidden=4, act="softplus")
+    n = signal.num_nodes
+    weight = model.initial
+    for t in range(signal.num_steps):
+        x = model.lin(signal.features[t])
+        y = x @ model.score / model.score.norm()
+        top = torch.argsort(y, descending=True)[:4]  # the top-d nodes
+        weight = model.evolve(x[top] * torch.tanh(y[top])[:, None], weight)
+        a = torch.eye(n)
+        for i, j in signal.edge_indices[t].t().tolist():
+            if i != j:
+                a[j, i] += 1.0
+        deg = a.sum(1)
+        h = F.softplus((a / deg.sqrt()[:, None] / deg.sqrt()[None, :]) @ x @ weight)
+    torch.testing.assert_close(model(signal), model.head(h), atol=1e-5, rtol=1e-4)
+    # A graph with fewer nodes than d: the summary is padded with zero rows.
+    small = DynamicGraphSignal([torch.tensor([[0], [1]])], None, torch.randn(1, 2, 3))
+    assert model.summarize(model.lin(small.features[0])).shape == (4, 4)
+    assert model(small).shape == (2, 2)
+
+
+def test_history_groups_are_stored_once_per_batch_and_reproduce_the_histories():
+    samples = dyncsl_like(12, generator=torch.Generator().manual_seed(0))
+    agg = WindowAggregator()(DynamicGraphSignal.collate(samples))
+    assert agg.edge_groups is not None and agg.node_groups is not None  # constant features: one node history
+    distinct, inverse = agg.edge_groups
+    assert torch.equal(distinct[inverse], agg.edge_history) and len(distinct) < len(agg.edge_history)
+    assert history_groups(torch.randn(10, 3, 2)) is None  # all distinct: no grouping
+    assert WindowAggregator(group=False)(DynamicGraphSignal.collate(samples)).edge_groups is None
+    # The forward pass no longer calls torch.unique: the groups are read from the batch.
+    torch.manual_seed(0)
+    model = TimeThenGraph(2, 2, 6, hidden=8, gnn="sum", readout="mean")
+    calls = []
+    original = torch.unique
+    try:
+        torch.unique = lambda *a, **k: calls.append(1) or original(*a, **k)  # type: ignore[assignment]
+        model(agg)
+    finally:
+        torch.unique = original
+    assert calls == []

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 pytest.importorskip("torch_geometric")
 
-from icml22dl.graphs import fit_graph_batches  # noqa: E402
+from icml22dl.graphs import GraphTrainer, fit_graph_batches, fit_interleaved  # noqa: E402
 from icml22dl.train import NonFiniteLossError  # noqa: E402
 
 
@@ -79,3 +79,46 @@ def test_bad_arguments():
         fit_graph_batches(model, opt, batches, _mse, epochs=1, clip=0.0)
     with pytest.raises(ValueError, match="batches"):
         fit_graph_batches(model, opt, [], _mse, epochs=1)
+
+
+def test_interleaved_training_equals_training_each_model_alone():
+    # Round-robin epochs change only when each epoch runs, never what it computes.
+    alone = []
+    for seed in (0, 1):
+        model, batches = _problem(seed)
+        alone.append(
+            (
+                fit_graph_batches(
+                    model,
+                    torch.optim.Adam(model.parameters(), lr=0.01),
+                    batches,
+                    _mse,
+                    epochs=3,
+                    generator=torch.Generator().manual_seed(seed),
+                    clip=0.5,
+                ),
+                model,
+            )
+        )
+    trainers = []
+    for seed in (0, 1):
+        model, batches = _problem(seed)
+        trainers.append(
+            GraphTrainer(
+                model,
+                torch.optim.Adam(model.parameters(), lr=0.01),
+                batches,
+                _mse,
+                generator=torch.Generator().manual_seed(seed),
+                clip=0.5,
+            )
+        )
+    results = fit_interleaved(trainers, 3)
+    for (reference, ref_model), result, trainer in zip(alone, results, trainers):
+        assert [h["train_loss"] for h in result.history] == [h["train_loss"] for h in reference.history]
+        torch.testing.assert_close(trainer.model.weight, ref_model.weight, rtol=0, atol=0)
+        assert len(result.epoch_ms) == 3 and result.steps == 12
+        assert result.ms_per_epoch == pytest.approx(sum(result.epoch_ms) / 3)
+        assert result.median_ms_per_epoch == sorted(result.epoch_ms)[1]
+    with pytest.raises(ValueError, match="epochs"):
+        fit_interleaved(trainers, 0)

@@ -29,6 +29,7 @@ from icml22dl.data.temporal_graphs import (
     forecast_windows,
     load_england_covid,
     node_split,
+    persistent_graph_signal,
 )
 from icml22dl.data.transforms import CIFAR10_MEAN, CIFAR10_STD, ChannelStandardize
 
@@ -62,6 +63,7 @@ __all__ = [
     "load_cifar10",
     "load_digits",
     "load_england_covid",
+    "persistent_graph_signal",
     "load_mnist",
     "load_mnist1d",
     "load_planetoid",

@@ -9,6 +9,8 @@
   share a skip jump;
 * :func:`load_england_covid` -- the England-COVID mobility graph (129 regions, 61 days),
   verified by SHA-256 from the data folder;
+* :func:`persistent_graph_signal` -- a synthetic signal on one random graph whose unweighted
+  edges persist over every step (the regime of the paper's cost argument);
 * :func:`node_split` and :func:`forecast_windows` -- the transductive node split and the
   (window -> value ``horizon`` days later) samples of a node-level forecasting task.
 """
@@ -33,6 +35,7 @@ __all__ = [
     "forecast_windows",
     "load_england_covid",
     "node_split",
+    "persistent_graph_signal",
 ]
 
 #: The DynCSL-like classes: which of the T = 8 steps share a skip jump (``docs/papers/time_then_graph.md#method``).
@@ -349,3 +352,62 @@ def forecast_windows(signal: DynamicGraphSignal, window: int, horizon: int = 1) 
         target = signal.targets[start + window + horizon - 1]
         windows.append(DynamicGraphSignal(win.edge_indices, win.edge_weights, win.features, targets=target[None]))
     return windows
+
+
+def persistent_graph_signal(
+    num_nodes: int,
+    degree: int = 10,
+    steps: int = 24,
+    mix: float = 0.8,
+    noise: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> DynamicGraphSignal:
+    """A node signal diffusing on one random graph whose unweighted edges persist over all ``steps``.
+
+    The graph: every node draws ``degree // 2`` random other nodes; the pairs are
+    symmetrised and deduplicated (mean degree about ``degree``). The same edge list is
+    every snapshot, with no weights. The signal: x_0 ~ N(0, 1) per node, then
+    x_{t+1} = tanh(mix * mean_{j -> i} x_{j,t} + (1 - mix) * x_{i,t} + b_i) + noise * eps,
+    b_i ~ N(0, 0.5^2) a per-node offset. ``targets`` = ``features[..., 0]`` (so
+    :func:`forecast_windows` gives next-step forecasting).
+
+    Args:
+        num_nodes: N (thousands for the cost regime).
+        degree: Mean degree (even; default 10).
+        steps: Number of snapshots.
+        mix: Weight of the neighbour mean in the update.
+        noise: Standard deviation of the per-step noise.
+        generator: Source of the graph, offsets and noise.
+
+    Returns:
+        A :class:`DynamicGraphSignal` with ``steps`` identical snapshots, ``edge_weights``
+        None, features (steps, N, 1) and targets (steps, N).
+
+    Example:
+        >>> signal = persistent_graph_signal(50, steps=5, generator=torch.Generator().manual_seed(0))
+        >>> signal.num_steps, signal.features.shape, all(e is signal.edge_indices[0] for e in signal.edge_indices)
+        (5, torch.Size([5, 50, 1]), True)
+
+    References:
+        Ours: the regime of the cost comparison of Gao & Ribeiro (2022) (a time-then-graph
+        model runs its GNN once on the union graph, which here equals every snapshot;
+        ``docs/papers/time_then_graph.md#method``).
+    """
+    check_int("num_nodes", num_nodes, low=3)
+    check_int("degree", degree, low=2)
+    check_int("steps", steps, low=1)
+    half = degree // 2
+    src = torch.arange(num_nodes).repeat_interleave(half)
+    dst = (src + 1 + torch.randint(num_nodes - 1, (len(src),), generator=generator)) % num_nodes  # never i itself
+    keys = torch.unique(torch.cat([src * num_nodes + dst, dst * num_nodes + src]))
+    edge_index = torch.stack([keys // num_nodes, keys % num_nodes])
+    in_degree = torch.bincount(edge_index[1], minlength=num_nodes).clamp(min=1).float()
+    offset = 0.5 * torch.randn(num_nodes, generator=generator)
+    x = torch.randn(num_nodes, generator=generator)
+    values = [x]
+    for _ in range(steps - 1):
+        neighbour = torch.zeros(num_nodes).index_add_(0, edge_index[1], x[edge_index[0]]) / in_degree
+        x = torch.tanh(mix * neighbour + (1 - mix) * x + offset) + noise * torch.randn(num_nodes, generator=generator)
+        values.append(x)
+    features = torch.stack(values)[:, :, None]
+    return DynamicGraphSignal([edge_index] * steps, None, features, targets=features[:, :, 0].clone())

@@ -1,7 +1,8 @@
 """Time-then-graph vs time-and-graph temporal graph representations (Gao & Ribeiro, ICML 2022).
 
 *Time-and-graph* (TaG) runs a GNN on every snapshot and mixes node states over time
-(:class:`GCNGRU`, :class:`EvolveGCNO`). *Time-then-graph* (TtG, :class:`TimeThenGraph`,
+(:class:`GCNGRU`, :class:`EvolveGCNO`, :class:`EvolveGCNH`, and :class:`GConvGRU` with graph
+convolutions inside every recurrent gate). *Time-then-graph* (TtG, :class:`TimeThenGraph`,
 the paper's GRU-GCN) first encodes every node's and every edge's whole history with a
 sequence model, then runs one static GNN on the union graph whose edges carry their
 history embeddings. With 1-WL GNNs, TtG is strictly more expressive (paper, Thm. 1).
@@ -35,13 +36,18 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 __all__ = [
     "Aggregated",
     "DynamicGraphSignal",
+    "EvolveGCNH",
     "EvolveGCNO",
     "GCNGRU",
+    "GConvGRU",
     "HistoryEncoder",
     "TemporalBatch",
     "TimeThenGraph",
     "WindowAggregator",
+    "history_groups",
     "mean_pool",
+    "propagate",
+    "scaled_laplacian",
     "temporal_batches",
 ]
 
@@ -87,6 +93,10 @@ class Aggregated:
         batch: (N,) graph id per node, or None.
         num_graphs: Number of graphs in the batch.
         pad_value: The value of an absent edge's step.
+        node_groups, edge_groups: ``(distinct, inverse)`` of the node / edge histories
+            (``torch.unique`` over rows, computed once per batch by the aggregator), or None
+            when the histories are mostly distinct (over 80 %) or grouping is off; a
+            time-then-graph model then encodes each distinct history once.
 
     Example:
         >>> ring = torch.tensor([[0, 1], [1, 0]])
@@ -105,6 +115,8 @@ class Aggregated:
     batch: torch.Tensor | None
     num_graphs: int
     pad_value: float = -1.0
+    node_groups: tuple[torch.Tensor, torch.Tensor] | None = None
+    edge_groups: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def presence_counts(self) -> torch.Tensor:
         """(E_agg, 1) number of steps each union edge is present (order discarded)."""
@@ -112,6 +124,10 @@ class Aggregated:
 
     def to(self, device: torch.device | str) -> Aggregated:
         """A copy with every tensor on ``device``."""
+
+        def move(groups: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+            return None if groups is None else (groups[0].to(device), groups[1].to(device))
+
         return Aggregated(
             self.edge_index.to(device),
             self.edge_history.to(device),
@@ -119,7 +135,40 @@ class Aggregated:
             None if self.batch is None else self.batch.to(device),
             self.num_graphs,
             self.pad_value,
+            move(self.node_groups),
+            move(self.edge_groups),
         )
+
+
+def history_groups(seq: torch.Tensor, max_fraction: float = 0.8) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(distinct, inverse)`` rows of (B, T, d) histories, or None when over ``max_fraction`` are distinct.
+
+    ``distinct[inverse]`` equals ``seq``: a sequence model run on ``distinct`` and indexed by
+    ``inverse`` gives exactly its outputs on ``seq`` (identical inputs, identical outputs).
+
+    Args:
+        seq: (B, T, d) histories.
+        max_fraction: Keep the grouping only when at most this fraction of rows is distinct.
+
+    Returns:
+        ``(distinct (U, T, d), inverse (B,))`` or None.
+
+    Example:
+        >>> seq = torch.tensor([[[1.0]], [[2.0]], [[1.0]], [[1.0]]])
+        >>> distinct, inverse = history_groups(seq)
+        >>> distinct.shape[0], bool(torch.equal(distinct[inverse], seq))
+        (2, True)
+
+    References:
+        Ours (exact sharing of sequence encodings); computed once per batch of windows, not
+        in every forward pass.
+    """
+    if seq.shape[0] < 2:
+        return None
+    unique, inverse = torch.unique(seq.reshape(seq.shape[0], -1), dim=0, return_inverse=True)
+    if len(unique) > max_fraction * seq.shape[0]:
+        return None
+    return unique.reshape(len(unique), *seq.shape[1:]), inverse
 
 
 class WindowAggregator:
@@ -134,6 +183,8 @@ class WindowAggregator:
         pad_value: Value of an absent edge's step (official -1.0).
         time_feature: ``"inc"`` (official) or ``"none"``.
         edge_transform: Optional map applied to present edge weights (e.g. ``torch.log1p``).
+        group: Also store the distinct node and edge histories (:func:`history_groups`), once
+            per batch, for :class:`TimeThenGraph` to encode each distinct history once.
 
     Example:
         >>> ring = torch.tensor([[0, 1], [1, 0]])
@@ -150,9 +201,11 @@ class WindowAggregator:
         pad_value: float = -1.0,
         time_feature: str = "inc",
         edge_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        group: bool = True,
     ) -> None:
         check_choice("time_feature", time_feature, ("inc", "none"))
         self.pad_value, self.time_feature, self.edge_transform = pad_value, time_feature, edge_transform
+        self.group = group
 
     def __call__(self, signal: DynamicGraphSignal) -> Aggregated:
         """Aggregate one (possibly batched) window."""
@@ -175,7 +228,14 @@ class WindowAggregator:
             nodes = torch.cat([nodes, inc.expand(n, steps)[:, :, None]], dim=2)
         num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
         return Aggregated(
-            torch.stack([union // n, union % n]), history, nodes, signal.batch, num_graphs, self.pad_value
+            torch.stack([union // n, union % n]),
+            history,
+            nodes,
+            signal.batch,
+            num_graphs,
+            self.pad_value,
+            history_groups(nodes) if self.group else None,
+            history_groups(history) if self.group else None,
         )
 
 
@@ -249,14 +309,12 @@ class _Head(nn.Module):
         return self.l2(self.act(self.l1(h)))
 
 
-def _encode(encoder: nn.Module, seq: torch.Tensor, dedupe: bool) -> torch.Tensor:
-    """``encoder(seq)``, optionally computed once per distinct sequence (rows of ``seq``)."""
-    if not dedupe or seq.shape[0] < 2:
+def _encode(encoder: nn.Module, seq: torch.Tensor, groups: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """``encoder(seq)``, computed once per distinct sequence when the batch's ``groups`` are given."""
+    if groups is None:
         return encoder(seq)
-    unique, inverse = torch.unique(seq.reshape(seq.shape[0], -1), dim=0, return_inverse=True)
-    if len(unique) > 0.8 * seq.shape[0]:
-        return encoder(seq)
-    return encoder(unique.reshape(len(unique), *seq.shape[1:]))[inverse]
+    distinct, inverse = groups
+    return encoder(distinct)[inverse]
 
 
 class TimeThenGraph(nn.Module):
@@ -285,8 +343,9 @@ class TimeThenGraph(nn.Module):
         edge_encoder: ``"seq"`` (same kind as ``encoder``) or ``"count"``.
         concat_input: Concatenate h to the GNN output (official "2x2").
         readout: ``"node"`` or ``"mean"``.
-        dedupe: Encode each distinct history once and share the result (exact: identical
-            sequences have identical encodings; large savings when histories repeat).
+        dedupe: Encode each distinct history once and share the result, using the groups the
+            aggregator stored once per batch (exact: identical sequences have identical
+            encodings; large savings when histories repeat).
 
     Example:
         >>> ring = torch.tensor([[0, 1, 2], [1, 2, 0]])
@@ -341,9 +400,9 @@ class TimeThenGraph(nn.Module):
 
     def embed(self, agg: Aggregated) -> torch.Tensor:
         """Per-node representation [z || h] (N, 2 hidden) or z."""
-        h = self.act(_encode(self.node_enc, agg.node_history, self.dedupe))
+        h = self.act(_encode(self.node_enc, agg.node_history, agg.node_groups if self.dedupe else None))
         if self.edge_encoder_kind == "seq":
-            e = _encode(self.edge_enc, agg.edge_history, self.dedupe)
+            e = _encode(self.edge_enc, agg.edge_history, agg.edge_groups if self.dedupe else None)
         else:
             e = self.edge_enc(agg.presence_counts())
         ei = agg.edge_index
@@ -491,6 +550,188 @@ class EvolveGCNO(nn.Module):
             ei_n, w_n = gcn_norm(ei, w, signal.num_nodes, add_self_loops=True)
             x = self.lin(signal.features[t]) @ weight
             h = self.act(torch.zeros_like(x).index_add_(0, ei_n[1], x[ei_n[0]] * w_n[:, None]))
+        if h is None:
+            raise ValueError("signal has no steps")
+        if self.readout == "mean":
+            num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
+            h = mean_pool(h, signal.batch, num_graphs)
+        return self.head(h)
+
+
+def scaled_laplacian(
+    edge_index: torch.Tensor, weight: torch.Tensor | None, num_nodes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rescaled Laplacian L~ = 2 L / lambda_max - I of ChebNet with lambda_max = 2: L~ = -D^-1/2 A D^-1/2.
+
+    Args:
+        edge_index: (2, E) directed edges j -> i (self-loops dropped: L~ has a zero diagonal).
+        weight: (E,) edge weights, or None (1).
+        num_nodes: N.
+
+    Returns:
+        ``(edge_index, values)`` of L~'s off-diagonal entries, for :func:`propagate`.
+
+    Example:
+        >>> ei, w = scaled_laplacian(torch.tensor([[0, 1], [1, 0]]), None, 2)
+        >>> w.tolist()  # two nodes of degree 1: -1 / sqrt(1 * 1)
+        [-1.0, -1.0]
+
+    References:
+        Defferrard et al. (2016), Eq. 4 (lambda_max = 2 as PyG's ``ChebConv``); the filters of
+        GCRN (Seo et al., 2018).
+    """
+    keep = edge_index[0] != edge_index[1]
+    edge_index = edge_index[:, keep]
+    w = torch.ones(edge_index.shape[1], device=edge_index.device) if weight is None else weight[keep].float()
+    deg = torch.zeros(num_nodes, device=w.device).index_add_(0, edge_index[1], w)
+    inv = deg.clamp(min=1e-12).pow(-0.5) * (deg > 0)
+    return edge_index, -inv[edge_index[0]] * w * inv[edge_index[1]]
+
+
+def propagate(x: torch.Tensor, edge_index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """y_i = sum_{j -> i} v_ji x_j (a sparse matrix product with an edge list)."""
+    return torch.zeros_like(x).index_add_(0, edge_index[1], x[edge_index[0]] * values[:, None])
+
+
+def _chebyshev(x: torch.Tensor, laplacian: tuple[torch.Tensor, torch.Tensor], order: int) -> torch.Tensor:
+    """[T_0(L~) x || .. || T_{K-1}(L~) x], T_0 = I, T_1 = L~, T_k = 2 L~ T_{k-1} - T_{k-2}."""
+    basis = [x]
+    if order > 1:
+        basis.append(propagate(x, *laplacian))
+    for _ in range(2, order):
+        basis.append(2 * propagate(basis[-1], *laplacian) - basis[-2])
+    return torch.cat(basis, dim=-1)
+
+
+class GConvGRU(nn.Module):
+    """Time-and-graph GCRN (model 2): a GRU whose every gate is a Chebyshev graph convolution.
+
+    Per snapshot t, with C_K a K-order Chebyshev filter on the snapshot's L~:
+    z = sigmoid(C_K^{xz}(x_t) + C_K^{hz}(h)), r = sigmoid(C_K^{xr}(x_t) + C_K^{hr}(h)),
+    h~ = tanh(C_K^{xh}(x_t) + C_K^{hh}(r * h)), h = z * h + (1 - z) * h~: six graph
+    convolutions per step. The Chebyshev basis of x_t is built once for the three
+    x-filters and that of h once for the z and r filters (the same arithmetic as six
+    separate convolutions, fewer propagations). The last state feeds an MLP head.
+
+    Args:
+        in_dim, out_dim, hidden: Sizes (hidden 16 as the other models here).
+        order: K, the Chebyshev order (K = 1: no propagation; GCRN uses K >= 2).
+        act: Activation of the head.
+        readout: ``"node"`` or ``"mean"``.
+        use_weights: Use the snapshot's edge weights in L~ (else 1).
+
+    Example:
+        >>> ring = torch.tensor([[0, 1, 2], [1, 2, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring.flip(0)], None, torch.ones(2, 3, 1))
+        >>> GConvGRU(1, 2)(signal).shape
+        torch.Size([3, 2])
+
+    References:
+        Seo et al. (2018), GCRN, Eq. 8 (model 2, "GConvGRU" in PyG Temporal); a time-and-graph
+        model with graph convolutions in every gate (Gao & Ribeiro, 2022, Sec. 5 baselines).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: int = 16,
+        order: int = 2,
+        act: str = "softplus",
+        readout: str = "node",
+        use_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        check_int("order", order, low=1)
+        check_choice("readout", readout, ("node", "mean"))
+        self.order, self.hidden, self.readout, self.use_weights = order, hidden, readout, use_weights
+        self.x_filters = nn.Linear(order * in_dim, 3 * hidden)  # z, r, candidate (with the biases)
+        self.h_filters = nn.Linear(order * hidden, 2 * hidden, bias=False)  # z, r
+        self.rh_filter = nn.Linear(order * hidden, hidden, bias=False)  # candidate on r * h
+        self.head = _Head(hidden, hidden, out_dim, act)
+
+    def embed(self, signal: DynamicGraphSignal) -> torch.Tensor:
+        """Last state per node (N, hidden)."""
+        if signal.num_steps == 0:
+            raise ValueError("signal has no steps")
+        n = signal.num_nodes
+        h = signal.features.new_zeros(n, self.hidden)
+        for t in range(signal.num_steps):
+            w = signal.edge_weights[t] if (signal.edge_weights is not None and self.use_weights) else None
+            laplacian = scaled_laplacian(signal.edge_indices[t], None if w is None else w.reshape(-1), n)
+            xz, xr, xh = self.x_filters(_chebyshev(signal.features[t], laplacian, self.order)).chunk(3, dim=-1)
+            hz, hr = self.h_filters(_chebyshev(h, laplacian, self.order)).chunk(2, dim=-1)
+            z, r = torch.sigmoid(xz + hz), torch.sigmoid(xr + hr)
+            candidate = torch.tanh(xh + self.rh_filter(_chebyshev(r * h, laplacian, self.order)))
+            h = z * h + (1 - z) * candidate
+        return h
+
+    def forward(self, signal: DynamicGraphSignal) -> torch.Tensor:
+        """(N, out_dim) for ``readout="node"``, (num_graphs, out_dim) for ``"mean"``."""
+        out = self.embed(signal)
+        if self.readout == "mean":
+            num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
+            out = mean_pool(out, signal.batch, num_graphs)
+        return self.head(out)
+
+
+class EvolveGCNH(nn.Module):
+    """EvolveGCN-H: a GRU evolves the GCN weight, fed by a summary of the snapshot's node states.
+
+    Per snapshot t, with X_t = Linear(x_t) (N, d) and W_{t-1} (d, d): the summary scores
+    y = X_t p / ||p||, keeps the top-d nodes, Z_t = [X_t * tanh(y)]_top (d, d); then
+    W_t = GRU(Z_t, W_{t-1}) (rows as the GRU batch, Z_t the input, W the hidden state) and
+    H_t = act(A_hat_t X_t W_t). The last snapshot's H_T feeds an MLP head. On a batch of
+    disjoint graphs the top-d nodes are chosen over the whole batch.
+
+    Args:
+        in_dim, out_dim, hidden: Sizes (hidden 16 as the other models here).
+        act: Activation of the GCN output and in the head.
+        readout: ``"node"`` or ``"mean"``.
+
+    Example:
+        >>> ring = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+        >>> signal = DynamicGraphSignal([ring, ring.flip(0)], None, torch.randn(2, 4, 1))
+        >>> EvolveGCNH(1, 2, hidden=3)(signal).shape
+        torch.Size([4, 2])
+
+    References:
+        Pareja et al. (2020), EvolveGCN, Eq. 5-7 and Alg. 2 (-H version, summarize with top-k);
+        a time-and-graph baseline of Gao & Ribeiro (2022).
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden: int = 16, act: str = "softplus", readout: str = "node"
+    ) -> None:
+        super().__init__()
+        check_choice("readout", readout, ("node", "mean"))
+        self.act, self.readout, self.hidden = _act(act), readout, hidden
+        self.lin = nn.Linear(in_dim, hidden)
+        self.score = nn.Parameter(torch.empty(hidden))
+        nn.init.uniform_(self.score, -1.0 / hidden**0.5, 1.0 / hidden**0.5)
+        self.initial = nn.Parameter(torch.empty(hidden, hidden))
+        nn.init.xavier_uniform_(self.initial)
+        self.evolve = nn.GRUCell(hidden, hidden)
+        self.head = _Head(hidden, hidden, out_dim, act)
+
+    def summarize(self, x: torch.Tensor) -> torch.Tensor:
+        """(d, d) summary: the top-d rows of x * tanh(x p / ||p||) (zero rows pad a graph of fewer nodes)."""
+        y = x @ self.score / self.score.norm()
+        k = min(self.hidden, x.shape[0])
+        top = torch.topk(y, k).indices
+        z = x[top] * torch.tanh(y[top])[:, None]
+        return F.pad(z, (0, 0, 0, self.hidden - k))
+
+    def forward(self, signal: DynamicGraphSignal) -> torch.Tensor:
+        """(N, out_dim) or (num_graphs, out_dim)."""
+        weight, h = self.initial, None
+        for t in range(signal.num_steps):
+            x = self.lin(signal.features[t])
+            weight = self.evolve(self.summarize(x), weight)
+            ei = signal.edge_indices[t]
+            w = signal.edge_weights[t].reshape(-1) if signal.edge_weights is not None else None
+            ei_n, w_n = gcn_norm(ei, w, signal.num_nodes, add_self_loops=True)
+            h = self.act(propagate(x @ weight, ei_n, w_n))
         if h is None:
             raise ValueError("signal has no steps")
         if self.readout == "mean":

@@ -103,6 +103,18 @@ class CVAE(ConfigBlock):
 
 
 @dataclass(frozen=True)
+class GATReport(ConfigBlock):
+    """The paper's second backbone, reported beside the gate: GAT and LA-GAT, one pair per dataset and seed."""
+
+    datasets: tuple[str, ...] = param(("cora",), help="Planetoid graphs of the GAT pair (quick Cora); () = off")
+    samples: int = param(2, low=1, help="S of LA-GAT (official 4; quick 2 for time)")
+    epochs: int = param(100, low=1, help="epochs of both GATs (official 2000; quick 100 for time)")
+    heads: int = param(4, low=1, help="LA-GAT heads per branch (official 4); plain GAT uses 2x heads")
+    hidden: int = param(8, low=1, help="width per head (official 8)")
+    dropout: float = param(0.6, low=0.0, high=1.0, high_inclusive=False, help="dropout (official GAT 0.6)")
+
+
+@dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Hyper-parameters of the LA-GNN experiment.
 
@@ -121,6 +133,8 @@ class Config(ExperimentConfig):
     lam: float = param(1.0, low=0.0, help="consistency weight lambda (official lam 1.0)")
     temperature: float = param(0.5, low=0.0, low_inclusive=False, help="sharpening T (official tem 0.5)")
     cvae: CVAE = param(CVAE(), help="the CVAE feature generator, shared by the seeds")
+    pairs: int = param(3, low=1, help="paired (consistency-only, LA) inits per dataset and seed: the gate's pairs")
+    gat: GATReport = param(GATReport(), help="GAT and LA-GAT, reported (the paper's second backbone)")
     log_every: int = param(10, low=1, help="epochs between logged validation losses")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
@@ -135,6 +149,9 @@ class Config(ExperimentConfig):
         for field, value in per_dataset.items():
             if len(value) != len(self.datasets):
                 raise ValueError(f"Config.{field}={value!r} needs one value per dataset ({len(self.datasets)})")
+        for name in self.gat.datasets:
+            if name not in self.datasets:
+                raise ValueError(f"Config.gat.datasets contains {name!r}, not in Config.datasets={self.datasets!r}")
         if self.cvae.bank_size and self.cvae.bank_size < self.model.concat:
             raise ValueError(f"Config.cvae.bank_size={self.cvae.bank_size} must be 0 or >= concat={self.model.concat}")
 
@@ -147,6 +164,7 @@ PRESETS = {
         epochs=(2000, 2000),
         model=Backbone(generated_dropout=True),
         cvae=_PAPER_CVAE,
+        gat=GATReport(datasets=DATASETS, samples=4, epochs=2000),
         log_every=50,
         device="auto",
     ),
@@ -155,6 +173,7 @@ PRESETS = {
         epochs=(2000, 2000),
         model=Backbone(generated_dropout=True),
         cvae=_PAPER_CVAE.replace(u_every=20),
+        gat=GATReport(datasets=DATASETS, samples=4, epochs=2000),
         log_every=50,
         device="auto",
     ),
@@ -226,71 +245,152 @@ def _generator(config: Config, name: str, data: PlanetoidData, device: torch.dev
     return source, info
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """One dataset's tensors on the device: features (sparse for GCN), graph, labels, masks."""
+
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    y: torch.Tensor
+    masks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    num_classes: int
+
+    @classmethod
+    def build(cls, data: PlanetoidData, device: torch.device, sparse: bool) -> _Inputs:
+        from icml22dl.graphs import row_normalise
+
+        x = row_normalise(data.x).to(device)
+        if sparse:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                x = x.to_sparse_csr()  # dropout on stored values = dense input dropout, 10x cheaper
+        masks = (data.train_mask.to(device), data.val_mask.to(device), data.test_mask.to(device))
+        return cls(x, data.edge_index.to(device), data.y.to(device), masks, data.num_classes)
+
+
+def _train(
+    config: Config, model: Backbone, kind: str, inputs: _Inputs, source: Any, plan: tuple[int, int, int], **kw: Any
+) -> tuple[Any, float]:
+    """Train the ``kind`` model (gcn, cons, la) from ``torch_seed``; returns (LAResult, ms per epoch).
+
+    ``plan`` = (torch seed, samples S, epochs); ``kw`` goes to ``train_local_augmentation``
+    (the bank-draw ``generator``, the ``callback``).
+    """
+    from icml22dl.graphs import train_local_augmentation
+
+    torch_seed, samples, epochs = plan
+    num_features, num_classes = inputs.x.shape[1], inputs.num_classes
+    with torch_seeded(torch_seed):  # paired: same init stream and dropout stream start
+        net = model.build(kind, num_features, num_classes).to(inputs.x.device)
+        tick = time.perf_counter()
+        result = train_local_augmentation(
+            net,
+            inputs.x,
+            inputs.edge_index,
+            inputs.y,
+            *inputs.masks,
+            bank=source if kind == "la" else None,
+            samples=1 if kind == "gcn" else samples,
+            lam=0.0 if kind == "gcn" else config.lam,
+            temperature=config.temperature,
+            epochs=epochs,
+            optimizer=config.opt.build(net.parameters()),
+            **kw,
+        )
+    check_finite(result.train_loss, epochs)
+    return result, (time.perf_counter() - tick) / epochs * 1e3
+
+
 def _run_dataset(
     config: Config, index: int, seed: int, log: RunLog, device: torch.device, metrics: dict[str, float]
-) -> None:
-    """GCN, consistency-only GCN and LA-GCN on one dataset, paired by one torch seed: adds accuracies and gaps."""
-    from icml22dl.graphs import row_normalise, train_local_augmentation
-
+) -> list[float]:
+    """GCN, consistency-only GCN and LA-GCN on one dataset, paired by one torch seed; then ``pairs - 1``
+    more (consistency-only, LA) pairs. Adds accuracies and gaps; returns the ``pairs`` paired LA minus
+    consistency-only differences."""
     name = config.datasets[index]
     data = load_planetoid(name)
     source, info = _generator(config, name, data, device)
     metrics.update({f"{name}_{k}": v for k, v in info.items()})
-    x = row_normalise(data.x).to(device)
-    if config.model.backbone == "gcn":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            x = x.to_sparse_csr()  # dropout on stored values = dense input dropout, 10x cheaper
-    edge_index, y = data.edge_index.to(device), data.y.to(device)
-    masks = [m.to(device) for m in (data.train_mask, data.val_mask, data.test_mask)]
-    torch_seed = int(torch.randint(2**62, (1,), generator=derive_generator(seed, index)))
-    for kind in MODELS:
+    inputs = _Inputs.build(data, device, sparse=config.model.backbone == "gcn")
+    plan = (config.samples[index], config.epochs[index])
+    differences = []
+    for pair in range(config.pairs):
+        stream = derive_generator(seed, index) if pair == 0 else derive_generator(seed, 1000 + 100 * index + pair)
+        torch_seed = int(torch.randint(2**62, (1,), generator=stream))
+        accs = {}
+        for kind in MODELS if pair == 0 else MODELS[1:]:
 
-        def callback(epoch: int, values: dict[str, float], kind: str = kind) -> None:
-            if epoch % config.log_every == 0:
-                log.metrics(epoch, **{f"{name}/{kind}/{k}": v for k, v in values.items()})
+            def callback(epoch: int, values: dict[str, float], kind: str = kind) -> None:
+                if epoch % config.log_every == 0:
+                    log.metrics(epoch, **{f"{name}/{kind}/{k}": v for k, v in values.items()})
 
-        with torch_seeded(torch_seed):  # paired: same init stream and dropout stream start
-            model = config.model.build(kind, data.num_features, data.num_classes).to(device)
-            tick = time.perf_counter()
-            result = train_local_augmentation(
-                model,
-                x,
-                edge_index,
-                y,
-                *masks,
-                bank=source if kind == "la" else None,
-                samples=1 if kind == "gcn" else config.samples[index],
-                lam=0.0 if kind == "gcn" else config.lam,
-                temperature=config.temperature,
-                epochs=config.epochs[index],
-                optimizer=config.opt.build(model.parameters()),
-                generator=derive_generator(seed, 10 + index),
-                callback=callback,
+            gen = derive_generator(seed, 10 + index if pair == 0 else 2000 + 100 * index + pair)
+            result, ms = _train(
+                config,
+                config.model,
+                kind,
+                inputs,
+                source,
+                (torch_seed, *plan),
+                generator=gen,
+                callback=callback if pair == 0 else None,
             )
-        check_finite(result.train_loss, config.epochs[index], metrics)
-        metrics[f"{name}_{kind}_acc"] = result.test_acc
-        metrics[f"{name}_{kind}_val_acc"] = result.val_acc
-        metrics[f"{name}_{kind}_best_epoch"] = float(result.best_epoch)
-        metrics[f"{name}_{kind}_ms_per_epoch"] = (time.perf_counter() - tick) / config.epochs[index] * 1e3
+            accs[kind] = result.test_acc
+            if pair == 0:
+                metrics[f"{name}_{kind}_acc"] = result.test_acc
+                metrics[f"{name}_{kind}_val_acc"] = result.val_acc
+                metrics[f"{name}_{kind}_best_epoch"] = float(result.best_epoch)
+                metrics[f"{name}_{kind}_ms_per_epoch"] = ms
+        differences.append(accs["la"] - accs["cons"])
     metrics[f"{name}_la_gain"] = metrics[f"{name}_la_acc"] - metrics[f"{name}_gcn_acc"]
     metrics[f"{name}_cons_gain"] = metrics[f"{name}_cons_acc"] - metrics[f"{name}_gcn_acc"]
-    metrics[f"{name}_la_minus_cons"] = metrics[f"{name}_la_acc"] - metrics[f"{name}_cons_acc"]
+    metrics[f"{name}_la_minus_cons"] = sum(differences) / len(differences)
+    return differences
+
+
+def _run_gat(config: Config, seed: int, device: torch.device, metrics: dict[str, float]) -> None:
+    """The second backbone, reported: GAT and LA-GAT (paired by one torch seed) on ``config.gat.datasets``."""
+    block = config.gat
+    model = Backbone(backbone="gat", heads=block.heads, la_hidden=block.hidden, dropout=block.dropout)
+    for name in block.datasets:
+        data = load_planetoid(name)
+        source, _ = _generator(config, name, data, device)
+        inputs = _Inputs.build(data, device, sparse=False)
+        torch_seed = int(
+            torch.randint(2**62, (1,), generator=derive_generator(seed, 3000 + config.datasets.index(name)))
+        )
+        for kind in ("gcn", "la"):  # "gcn" = the plain backbone (here GAT, 2x heads)
+            gen = derive_generator(seed, 4000 + config.datasets.index(name))
+            result, ms = _train(
+                config, model, kind, inputs, source, (torch_seed, block.samples, block.epochs), generator=gen
+            )
+            label = "gat" if kind == "gcn" else "lagat"
+            metrics[f"{name}_{label}_acc"] = result.test_acc
+            metrics[f"{name}_{label}_ms_per_epoch"] = ms
+        metrics[f"{name}_lagat_gain"] = metrics[f"{name}_lagat_acc"] - metrics[f"{name}_gat_acc"]
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """Train GCN, consistency-only GCN and LA-GCN per dataset (paired); return accuracies and gaps."""
+    """GCN, consistency-only GCN and LA-GCN per dataset (paired), then GAT and LA-GAT; accuracies and gaps."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     metrics: dict[str, float] = {}
+    differences: list[float] = []
     for index in range(len(config.datasets)):
-        _run_dataset(config, index, seed, log, device, metrics)
+        differences += _run_dataset(config, index, seed, log, device, metrics)
+    if len(differences) > 1:  # the gate: every dataset's pairs pooled, with this seed's paired bound
+        from icml22dl.graphs import paired_lower_bound
+
+        metrics["la_minus_cons"], metrics["la_minus_cons_lcb"] = paired_lower_bound(differences, 0.95)
+    if config.gat.datasets:
+        _run_gat(config, seed, device, metrics)
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
 
 PAPER = Paper(
     slug="local_augmentation",
+    data={"quick": ("cora", "citeseer"), "paper": ("cora", "citeseer"), "gpu_check": ("cora", "citeseer")},
     config_class=Config,
     presets=PRESETS,
     run=run,
@@ -308,6 +408,7 @@ PAPER = Paper(
         "graphs.PlainBackbone",
         "graphs.consistency_loss",
         "graphs.train_local_augmentation",
+        "graphs.paired_lower_bound",
         "data.load_planetoid",
     ),
     curves=tuple(
@@ -323,5 +424,6 @@ PAPER = Paper(
         f"{name}_{k}"
         for name in DATASETS
         for k in ("gcn_acc", "cons_acc", "la_acc", "la_gain", "cons_gain", "la_minus_cons")
-    ),
+    )
+    + ("la_minus_cons", "la_minus_cons_lcb", "cora_gat_acc", "cora_lagat_acc", "cora_lagat_gain"),
 )

@@ -26,6 +26,7 @@ import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,7 @@ from icml22dl.data.temporal_graphs import (
     forecast_windows,
     load_england_covid,
     node_split,
+    persistent_graph_signal,
 )
 from icml22dl.papers.blocks import Optim
 from icml22dl.runner import (
@@ -52,7 +54,11 @@ from icml22dl.runner import (
 )
 from icml22dl.runner.device import resolve_device
 
-TASKS = ("dyncsl", "covid")
+TASKS = ("dyncsl", "covid", "persistent")
+#: England-COVID models: time-then-graph first, then the time-and-graph baselines.
+COVID_MODELS = ("ttg", "gcngru", "evolvegcno", "evolvegcnh", "gconvgru")
+#: The cost regime's models: time-then-graph, GCRN's GConvGRU (the gate) and GCN-GRU (shown).
+PERSISTENT_MODELS = ("ttg", "gconvgru", "gcngru")
 
 
 @dataclass(frozen=True)
@@ -94,15 +100,30 @@ class Covid(ConfigBlock):
 
 
 @dataclass(frozen=True)
+class Persistent(ConfigBlock):
+    """Quick C: the cost regime: one random graph with persistent, unweighted edges, thousands of nodes."""
+
+    nodes: int = param(2000, low=10, help="N (quick 2000)")
+    degree: int = param(10, low=2, help="mean degree (even)")
+    window: int = param(16, low=1, help="T, snapshots per window (quick 16; the regime T 8-32)")
+    windows: int = param(4, low=2, help="windows: all but the last train, the last tests")
+    hidden: int = param(16, low=1, help="model width (as England-COVID)")
+    order: int = param(2, low=1, help="Chebyshev order K of GConvGRU (GCRN K >= 2)")
+    opt: Optim = param(Optim(name="adam", lr=1e-3, weight_decay=1e-5), help="Adam (as England-COVID)")
+    epochs: int = param(6, low=1, help="epochs, interleaved across the models (the median epoch is timed)")
+
+
+@dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Hyper-parameters of the time-then-graph experiment.
 
     Defaults: the quick preset (``docs/papers/time_then_graph.md#defaults``).
     """
 
-    tasks: tuple[str, ...] = param(TASKS, help="dyncsl (Quick A) and/or covid (Quick B)")
+    tasks: tuple[str, ...] = param(TASKS, help="dyncsl (Quick A), covid (Quick B), persistent (Quick C)")
     dyncsl: DynCSL = param(DynCSL(), help="Quick A: the DynCSL-like task")
     covid: Covid = param(Covid(), help="Quick B: England-COVID forecasting")
+    persistent: Persistent = param(Persistent(), help="Quick C: the cost regime (persistent unweighted edges)")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
 
     def check(self) -> None:
@@ -208,62 +229,140 @@ def _covid_data(block: Covid, seed: int):
     return batches, full, masks, len(windows), prep
 
 
-def _covid_model(block: Covid, kind: str) -> torch.nn.Module:
-    from icml22dl.graphs import GCNGRU, EvolveGCNO, TimeThenGraph
+def _node_model(kind: str, hidden: int, order: int = 2) -> torch.nn.Module:
+    """The node-regression models of Quick B and C (one input feature, one output)."""
+    from icml22dl.graphs import GCNGRU, EvolveGCNH, EvolveGCNO, GConvGRU, TimeThenGraph
 
-    h = block.hidden
     if kind == "ttg":
-        return TimeThenGraph(2, 2, 1, h, gnn="gcn", act="softplus", readout="node")
+        return TimeThenGraph(2, 2, 1, hidden, gnn="gcn", act="softplus", readout="node")
     if kind == "evolvegcno":
-        return EvolveGCNO(1, 1, h, act="softplus")
-    return GCNGRU(1, 1, h, gnn="gcn", act="softplus", ignore_edges=kind == "gcngru_official")
+        return EvolveGCNO(1, 1, hidden, act="softplus")
+    if kind == "evolvegcnh":
+        return EvolveGCNH(1, 1, hidden, act="softplus")
+    if kind == "gconvgru":
+        return GConvGRU(1, 1, hidden, order=order, act="softplus")
+    return GCNGRU(1, 1, hidden, gnn="gcn", act="softplus", ignore_edges=kind == "gcngru_official")
 
 
-def _run_covid(block: Covid, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
-    """Quick B: GRU-GCN (TtG) vs GCN-GRU and EvolveGCN-O (TaG) on England-COVID; RMSE and ms/epoch."""
-    from icml22dl.graphs import fit_graph_batches
+def _interleaved(
+    kinds: tuple[str, ...],
+    build: Callable[[str], torch.nn.Module],
+    opt: Optim,
+    data: tuple[list, list[torch.Tensor] | None, Any],
+    plan: tuple[int, float | None, int, int],
+    log: RunLog,
+    prefix: str,
+) -> dict[str, Any]:
+    """Build every model from the same torch seed, train them interleaved epoch by epoch; their results.
 
-    started = time.perf_counter()
-    batches, full, masks, num_windows, prep = _covid_data(block, seed)
-    batches, full = [b.to(device) for b in batches], full.to(device)
-    node_masks = [m.to(device) for m in masks]
-    metrics = {"covid_windows": float(num_windows), "covid_aggregate_s": prep}
-    torch_seed = int(torch.randint(2**62, (1,), generator=derive_generator(seed, 4)))
-    for kind in ("ttg", "gcngru", "evolvegcno") + (("gcngru_official",) if block.buggy_baseline else ()):
+    ``data`` = (training batches, node masks or None, evaluation batch): with masks
+    (train, val, test), repeated over a batch's windows, only train nodes train and each
+    part gets an RMSE; without, every node trains and the evaluation batch gives ``test_rmse``.
+    ``plan`` = (epochs, clip, torch seed, run seed): the batch order of every model comes
+    from ``derive_generator(run seed, 5)``, as when each was trained alone.
+    """
+    from icml22dl.graphs import GraphTrainer, fit_interleaved
+
+    batches, masks, full = data
+    epochs, clip, torch_seed, seed = plan
+    trainers = []
+    for kind in kinds:
         inputs = operator.attrgetter("aggregated" if kind == "ttg" else "signal")
 
         def loss_fn(m, b, inputs=inputs):
             y = b.signal.targets.reshape(-1)
-            train = node_masks[0].repeat(len(y) // len(node_masks[0]))
-            return F.mse_loss(m(inputs(b)).squeeze(-1)[train], y[train])
+            pred = m(inputs(b)).squeeze(-1)
+            if masks is None:
+                return F.mse_loss(pred, y)
+            train = masks[0].repeat(len(y) // len(masks[0]))
+            return F.mse_loss(pred[train], y[train])
 
         def evaluate(m, inputs=inputs):
             pred, y = m(inputs(full)).squeeze(-1), full.signal.targets.reshape(-1)
-            sel = [mask.repeat(len(y) // len(node_masks[0])) for mask in node_masks]
+            if masks is None:
+                return {"test_rmse": F.mse_loss(pred, y).sqrt().item()}
+            sel = [mask.repeat(len(y) // len(masks[0])) for mask in masks]
             return {f"{n}_rmse": F.mse_loss(pred[s], y[s]).sqrt().item() for n, s in zip(("train", "val", "test"), sel)}
 
         with torch_seeded(torch_seed):  # paired: every model starts from the same global stream
-            model = _covid_model(block, kind).to(device)
-            result = fit_graph_batches(
+            model = build(kind)
+        trainers.append(
+            GraphTrainer(
                 model,
-                block.opt.build(model.parameters()),
+                opt.build(model.parameters()),
                 batches,
                 loss_fn,
-                epochs=block.epochs,
                 generator=derive_generator(seed, 5),
-                clip=block.clip,
+                clip=clip,
                 evaluate=evaluate,
-                on_epoch=_logger(log, f"covid/{kind}"),
+                on_epoch=_logger(log, f"{prefix}/{kind}"),
             )
+        )
+    return dict(zip(kinds, fit_interleaved(trainers, epochs)))
+
+
+def _run_covid(block: Covid, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
+    """Quick B: GRU-GCN (TtG) vs four time-and-graph models on England-COVID, interleaved; RMSE and ms/epoch."""
+    started = time.perf_counter()
+    batches, full, masks, num_windows, prep = _covid_data(block, seed)
+    data = ([b.to(device) for b in batches], [m.to(device) for m in masks], full.to(device))
+    metrics = {"covid_windows": float(num_windows), "covid_aggregate_s": prep}
+    torch_seed = int(torch.randint(2**62, (1,), generator=derive_generator(seed, 4)))
+    kinds = COVID_MODELS + (("gcngru_official",) if block.buggy_baseline else ())
+    results = _interleaved(
+        kinds,
+        lambda kind: _node_model(kind, block.hidden).to(device),
+        block.opt,
+        data,
+        (block.epochs, block.clip, torch_seed, seed),
+        log,
+        "covid",
+    )
+    for kind, result in results.items():
         best = min(range(len(result.history)), key=lambda i: result.history[i]["val_rmse"])
         metrics[f"covid_{kind}_val_rmse"] = result.history[best]["val_rmse"]
         metrics[f"covid_{kind}_test_rmse"] = result.history[best]["test_rmse"]
         metrics[f"covid_{kind}_best_epoch"] = float(best + 1)
-        metrics[f"covid_{kind}_ms_per_epoch"] = result.ms_per_epoch
-    best_tag = min(metrics["covid_gcngru_test_rmse"], metrics["covid_evolvegcno_test_rmse"])
+        metrics[f"covid_{kind}_ms_per_epoch"] = result.median_ms_per_epoch
+    best_tag = min(metrics[f"covid_{kind}_test_rmse"] for kind in COVID_MODELS[1:])
     metrics["covid_rmse_ratio"] = metrics["covid_ttg_test_rmse"] / best_tag
-    metrics["covid_speed_ratio"] = metrics["covid_ttg_ms_per_epoch"] / metrics["covid_gcngru_ms_per_epoch"]
+    for kind in COVID_MODELS[1:]:
+        metrics[f"covid_{kind}_speed_ratio"] = metrics["covid_ttg_ms_per_epoch"] / metrics[f"covid_{kind}_ms_per_epoch"]
+    metrics["covid_speed_ratio"] = metrics["covid_gcngru_speed_ratio"]
     metrics["covid_wall_s"] = time.perf_counter() - started
+    return metrics
+
+
+def _run_persistent(block: Persistent, seed: int, log: RunLog, device: torch.device) -> dict[str, float]:
+    """Quick C: GRU-GCN vs GConvGRU (and GCN-GRU) on persistent unweighted edges, interleaved; median ms/epoch."""
+    from icml22dl.graphs import WindowAggregator, temporal_batches
+
+    started = time.perf_counter()
+    gen = derive_generator(seed, 6)
+    steps = block.window + block.windows
+    signal = persistent_graph_signal(block.nodes, block.degree, steps, generator=gen)
+    windows = forecast_windows(signal, block.window, 1)[: block.windows]
+    batches = temporal_batches(windows, 1, WindowAggregator(pad_value=-1.0, time_feature="inc"))
+    batches = [b.to(device) for b in batches]
+    metrics = {"persistent_edges": float(signal.edge_indices[0].shape[1]), "persistent_steps": float(block.window)}
+    torch_seed = int(torch.randint(2**62, (1,), generator=derive_generator(seed, 7)))
+    results = _interleaved(
+        PERSISTENT_MODELS,
+        lambda kind: _node_model(kind, block.hidden, block.order).to(device),
+        block.opt,
+        (batches[:-1], None, batches[-1]),
+        (block.epochs, None, torch_seed, seed),
+        log,
+        "persistent",
+    )
+    for kind, result in results.items():
+        metrics[f"persistent_{kind}_ms_per_epoch"] = result.median_ms_per_epoch
+        metrics[f"persistent_{kind}_test_rmse"] = result.history[-1]["test_rmse"]
+        metrics[f"persistent_{kind}_first_test_rmse"] = result.history[0]["test_rmse"]
+    ttg = metrics["persistent_ttg_ms_per_epoch"]
+    metrics["persistent_speed_ratio"] = ttg / metrics["persistent_gconvgru_ms_per_epoch"]
+    metrics["persistent_gcngru_speed_ratio"] = ttg / metrics["persistent_gcngru_ms_per_epoch"]
+    metrics["persistent_wall_s"] = time.perf_counter() - started
     return metrics
 
 
@@ -276,6 +375,8 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         metrics.update(_run_dyncsl(config.dyncsl, seed, log, device))
     if "covid" in config.tasks:
         metrics.update(_run_covid(config.covid, seed, log, device))
+    if "persistent" in config.tasks:
+        metrics.update(_run_persistent(config.persistent, seed, log, device))
     metrics["run_wall_s"] = time.perf_counter() - started
     for value in metrics.values():
         if not math.isfinite(value):
@@ -285,6 +386,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="time_then_graph",
+    data={"quick": ("england-covid",), "paper": ("england-covid",)},
     config_class=Config,
     presets=PRESETS,
     run=run,

@@ -17,6 +17,7 @@ from icml22dl.graphs import (  # noqa: E402
     FeatureCVAE,
     FreshDraws,
     consistency_loss,
+    paired_lower_bound,
     row_normalise,
     train_local_augmentation,
 )
@@ -134,3 +135,19 @@ def test_training_with_generated_features_runs_and_selects_on_validation():
     assert 0.0 <= result.test_acc <= 1.0
     with pytest.raises(ValueError, match="bank is None"):
         train_local_augmentation(model, row_normalise(x), ei, y, *masks, epochs=1)
+
+
+def test_paired_lower_bound_is_the_one_sided_t_bound_and_covers_at_the_stated_rate():
+    diffs = [0.004, -0.002, 0.01, 0.006, 0.0, 0.003]
+    mean, bound = paired_lower_bound(diffs)
+    sd = torch.tensor(diffs, dtype=torch.float64).std().item()
+    assert mean == pytest.approx(sum(diffs) / 6)
+    assert bound == pytest.approx(mean - 2.015048 * sd / math.sqrt(6), abs=1e-8)  # t_{0.95, 5} to 6 digits
+    # Coverage: for normal pairs with true mean 0, the bound exceeds 0 about 5 % of the time.
+    g = torch.Generator().manual_seed(0)
+    misses = sum(paired_lower_bound(torch.randn(6, generator=g).tolist())[1] > 0 for _ in range(2000))
+    assert 0.03 < misses / 2000 < 0.07  # binomial sd 0.5 %: 4 sd either side
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_lower_bound([0.1])
+    with pytest.raises(ValueError, match="confidence"):
+        paired_lower_bound([0.1, 0.2], confidence=1.0)

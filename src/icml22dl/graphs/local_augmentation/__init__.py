@@ -60,6 +60,7 @@ from icml22dl.graphs.local_augmentation.training import (
     FreshDraws,
     LAResult,
     consistency_loss,
+    paired_lower_bound,
     train_local_augmentation,
 )
 
@@ -77,6 +78,7 @@ __all__ = [
     "cvae_loss",
     "feature_concat",
     "neighbour_pairs",
+    "paired_lower_bound",
     "pretrain_cvae",
     "row_normalise",
     "sparse_dropout",
