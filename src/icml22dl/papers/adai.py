@@ -1,15 +1,19 @@
 """Paper 8, ``adai``: Adaptive Inertia (Xie et al., ICML 2022).
 
-Claim: an adaptive learning rate costs SGD's implicit bias (and generalisation), momentum
-does not; adaptive *inertia* (Adai, AdaiW) keeps SGD's bias and trains fast.
+Claim: an adaptive learning rate costs SGD's preference for flat minima (and generalisation),
+momentum does not; adaptive *inertia* (Adai, AdaiW) keeps SGD's preference and trains fast.
 
-``quick``: an implicit-bias demonstration (Wilson et al., 2017), **not** the paper's
-flat-minima experiment: an over-parameterised linear problem where every method reaches
-zero training error but adaptive learning rates (Adam, RMSprop) pick a solution that
-predicts the majority class on fresh points; plus a small real-data run (MLP on 5,000
-MNIST training images, reported, no criterion). ``paper``: CIFAR-10 ResNet-18, 200 epochs,
-the official notebook's settings (docs/papers/adai.md#defaults; CIFAR is the lossy JPEG
-pack). ``gpu_check``: the same, shortened to 30 epochs.
+``quick`` tests three items (docs/papers/adai.md#claim-and-thresholds): (i) the paper's
+escape-time analysis directly: mean escape times of SGD, SGD-M, Adai and Adam from quadratic
+basins of several sharpnesses under Hessian-shaped gradient noise (many particles at once),
+and the slope of log escape time against 1/sharpness per optimiser; (ii) generalisation on
+real data with an equal tuning budget: an MLP on an MNIST subset, each optimiser with the
+same number of learning rates around its official default, the best by a validation split,
+then its test error; (iii) an implicit-bias demonstration (Wilson et al., 2017) on an
+over-parameterised linear task where adaptive learning rates pick a majority-class solution.
+``paper``: CIFAR-10 ResNet-18, 200 epochs, the official notebook's settings
+(docs/papers/adai.md#defaults; CIFAR is the lossy JPEG pack). ``gpu_check``: the same,
+shortened to 30 epochs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from icml22dl.analysis.escape import basin_escape, log_escape_slope
 from icml22dl.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -33,6 +38,7 @@ from icml22dl.data import (
     wilson_labels,
 )
 from icml22dl.nn import LinearPredictor, MLPClassifier, get_model
+from icml22dl.optim import Adai
 from icml22dl.papers.blocks import Optim, Schedule
 from icml22dl.runner import (
     ConfigBlock,
@@ -48,11 +54,12 @@ from icml22dl.runner import (
     torch_seeded,
 )
 from icml22dl.runner.device import resolve_device
-from icml22dl.train import Batch, FitResult, evaluate, fit
+from icml22dl.train import Batch, FitResult, NonFiniteLossError, evaluate, fit
 
 LINEAR_METHODS = ("sgd", "sgdm", "adai", "adaiw", "adam", "rmsprop")
 CIFAR_METHODS = ("adai", "adaiw", "sgdm", "adam")
 MNIST_METHODS = ("sgdm", "adai", "adam")
+ESCAPE_METHODS = ("sgd", "sgdm", "adai", "adam")
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class LinearTask(ConfigBlock):
     train_size: int = param(60, low=2, help="n of the linear task (d = 6 n + 3 features)")
     test_size: int = param(1000, low=1, help="fresh test points per seed")
     positive_rate: float = param(0.6, low=0.0, high=1.0, help="P(y = +1) (Wilson et al.)")
-    steps: int = param(3000, low=1, help="full-batch steps on the 1/2 mean squared loss")
+    steps: int = param(1500, low=1, help="full-batch steps on the 1/2 mean squared loss (every method < 1e-6 by 400)")
     sgd: Optim = param(Optim(name="sgd", lr=0.05), help="SGD (pilot lr)")
     sgdm: Optim = param(Optim(name="sgd", lr=0.005, momentum=0.9), help="SGD-M (pilot lr, momentum 0.9)")
     adai: Optim = param(Optim(name="adai", lr=0.05), help="Adai (pilot lr, official rule)")
@@ -75,17 +82,70 @@ class LinearTask(ConfigBlock):
 
 
 @dataclass(frozen=True)
+class EscapeTask(ConfigBlock):
+    """Item (i): escape from quadratic basins of several sharpnesses (:func:`icml22dl.analysis.basin_escape`).
+
+    Every optimiser is set to the same stationary spread at the reference sharpness (the grid's
+    geometric mean): SGD at ``lr``, SGD-M at ``lr (1 - momentum)`` (effective lr ``lr``), Adai at
+    ``lr`` (its momentum is an average, so its lr is SGD's) and Adam at ``lr sqrt(h_ref / B)``
+    (its step ``lr / sqrt(v)`` with ``v = h_ref / B``); docs/papers/adai.md#method.
+    """
+
+    sharpness: tuple[float, ...] = param(
+        (1.0, 1.41, 2.0, 2.83, 4.0), low=0.0, low_inclusive=False, help="Hessian eigenvalues of the basins (ours)"
+    )
+    barrier: float = param(0.15, low=0.0, low_inclusive=False, help="loss barrier of every basin (pilot, ours)")
+    noise_batch: float = param(1.0, low=0.0, low_inclusive=False, help="B of the noise covariance H / B")
+    lr: float = param(0.05, low=0.0, low_inclusive=False, help="SGD's lr (lr x sharpness <= 0.2: near the SDE)")
+    momentum: float = param(0.9, low=0.0, high=1.0, high_inclusive=False, help="SGD-M's momentum (Adam's beta1 too)")
+    particles: int = param(2000, low=1, help="independent particles per basin")
+    steps: int = param(2000, low=0, help="optimiser steps (0 = skip the item)")
+
+    def check(self) -> None:
+        if len(self.sharpness) < 2 or len(set(self.sharpness)) < 2:
+            raise ValueError(f"EscapeTask.sharpness={self.sharpness!r}: need at least two distinct sharpnesses")
+
+    def reference_sharpness(self) -> float:
+        """The geometric mean of the sharpness grid, where every optimiser has the same spread."""
+        return math.exp(sum(math.log(h) for h in self.sharpness) / len(self.sharpness))
+
+    def optimizer(self, name: str, params: list[Tensor]) -> torch.optim.Optimizer:
+        """One optimiser of :data:`ESCAPE_METHODS`, at the matched learning rate (class docstring)."""
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=self.lr)
+        if name == "sgdm":
+            return torch.optim.SGD(params, lr=self.lr * (1.0 - self.momentum), momentum=self.momentum)
+        if name == "adai":
+            return Adai(params, lr=self.lr)
+        adam_lr = self.lr * math.sqrt(self.reference_sharpness() / self.noise_batch)
+        return torch.optim.Adam(params, lr=adam_lr, betas=(self.momentum, 0.999))
+
+
+@dataclass(frozen=True)
 class MNISTRun(ConfigBlock):
-    """The small real-data run: an MLP on an MNIST subset, each optimiser from one initialisation (reported only)."""
+    """Item (ii): an MLP on an MNIST subset; every optimiser gets the same learning-rate budget.
+
+    Each optimiser trains once per factor in ``lr_factors`` times its default lr (the official
+    defaults: SGD-M 0.1, Adai 1.0 = SGD's scale, Adam 1e-3), from the initialisation all share;
+    the lr with the lowest validation error is kept and its test error reported.
+    """
 
     train: int = param(5000, low=0, help="MNIST training images, a seeded random subset (0 = skip the run)")
-    test: int = param(2000, low=1, help="MNIST test images (the first ones)")
-    epochs: int = param(4, low=1, help="epochs")
+    val: int = param(1000, low=1, help="validation images from the training file, disjoint from the subset")
+    test: int = param(5000, low=1, help="MNIST test images (the first ones)")
+    epochs: int = param(8, low=1, help="epochs (8: Adai's inertia needs a few hundred steps to settle)")
     batch_size: int = param(128, low=1, help="batch size")
     hidden: int = param(128, low=1, help="hidden width of the MLP 784-hidden-10")
-    sgdm: Optim = param(Optim(name="sgd", lr=0.1, momentum=0.9), help="SGD-M")
-    adai: Optim = param(Optim(name="adai", lr=1.0), help="Adai")
-    adam: Optim = param(Optim(name="adam", lr=1e-3), help="Adam")
+    lr_factors: tuple[float, ...] = param(
+        (0.1, 0.3, 1.0, 3.0), low=0.0, low_inclusive=False, help="the tuning budget: lr = factor x default lr"
+    )
+    sgdm: Optim = param(Optim(name="sgd", lr=0.1, momentum=0.9), help="SGD-M (official default lr 0.1)")
+    adai: Optim = param(Optim(name="adai", lr=1.0), help="Adai (official default lr 1.0)")
+    adam: Optim = param(Optim(name="adam", lr=1e-3), help="Adam (default lr 1e-3)")
+
+    def check(self) -> None:
+        if not self.lr_factors:
+            raise ValueError("MNISTRun.lr_factors=() is empty: give at least one learning-rate factor")
 
 
 @dataclass(frozen=True)
@@ -114,8 +174,9 @@ class Config(ExperimentConfig):
     """Hyper-parameters of the Adai experiments (defaults: the quick preset, docs/papers/adai.md#defaults)."""
 
     task: str = param("linear", choices=("linear", "cifar10"), help="Wilson et al. linear task (+ MNIST), or CIFAR-10")
-    linear: LinearTask = param(LinearTask(), help="the linear implicit-bias task (quick)")
-    mnist: MNISTRun = param(MNISTRun(), help="the MNIST side run of the quick task (reported only)")
+    escape: EscapeTask = param(EscapeTask(), help="item (i): escape times against sharpness (quick)")
+    mnist: MNISTRun = param(MNISTRun(), help="item (ii): MNIST with an equal lr budget (quick)")
+    linear: LinearTask = param(LinearTask(), help="item (iii): the linear implicit-bias task (quick)")
     cifar: CifarRun = param(CifarRun(), help="CIFAR-10 ResNet-18 (paper, gpu_check)")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute (every task)")
 
@@ -128,15 +189,21 @@ PRESETS = {
 
 
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """The linear implicit-bias task and the MNIST run (quick), or CIFAR-10 (paper)."""
+    """Escape times, MNIST with an equal budget and the linear task (quick), or CIFAR-10 (paper)."""
     device = resolve_device(config.device)
     if config.task == "cifar10":
         return cifar_comparison(config.cifar, device, seed, log)
     started = time.perf_counter()
     metrics = linear_implicit_bias(config.linear, device, seed, log)
     metrics["linear_wall_s"] = time.perf_counter() - started
+    if config.escape.steps > 0:
+        lap = time.perf_counter()
+        metrics.update(escape_comparison(config.escape, seed, log))
+        metrics["escape_wall_s"] = time.perf_counter() - lap
     if config.mnist.train > 0:
+        lap = time.perf_counter()
         metrics.update(mnist_comparison(config.mnist, device, seed, log))
+        metrics["mnist_wall_s"] = time.perf_counter() - lap
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
@@ -200,34 +267,91 @@ def _train_linear(name: str, model: nn.Module, optim: Optim, x: Tensor, y: Tenso
     return first
 
 
-def mnist_comparison(block: MNISTRun, device: torch.device, seed: int, log: RunLog) -> dict[str, float]:
-    """MLP 784-128-10 on an MNIST subset with SGD-M (0.1), Adai (1.0) and Adam (1e-3), one initialisation."""
-    images, labels = load_mnist("train")
-    take = random_subset(len(labels), block.train, derive_generator(seed, 1))
-    x_train, y_train = (images[take].flatten(1).float() / 255.0).to(device), labels[take].to(device)
-    test_images, test_labels = load_mnist("test")
-    x_test = (test_images[: block.test].flatten(1).float() / 255.0).to(device)
-    y_test = test_labels[: block.test].to(device)
+def escape_comparison(task: EscapeTask, seed: int, log: RunLog) -> dict[str, float]:
+    """Item (i): log mean escape time per sharpness and its slope against 1/sharpness, per optimiser."""
     out: dict[str, float] = {}
-    for name in MNIST_METHODS:
-        model = _train_mnist(name, block, x_train, y_train, seed, log)
-        out[f"mnist_{name}_test_err"] = evaluate(model, x_test, y_test, batch_size=len(y_test)).error
-        out[f"mnist_{name}_train_err"] = evaluate(model, x_train, y_train, batch_size=len(y_train)).error
+    for k, name in enumerate(ESCAPE_METHODS):
+        result = basin_escape(
+            lambda params, name=name: task.optimizer(name, params),
+            task.sharpness,
+            barrier=task.barrier,
+            noise_batch=task.noise_batch,
+            particles=task.particles,
+            steps=task.steps,
+            generator=derive_generator(seed, 10 + k),
+        )
+        if min(result.escapes) == 0:  # no escape at some sharpness: the slope is undefined
+            out[f"escape_{name}_slope"] = math.nan
+        else:
+            out[f"escape_{name}_slope"] = log_escape_slope(result.sharpness, result.mean_time)
+        for i, tau in enumerate(result.mean_time):
+            out[f"escape_{name}_log_tau_{i}"] = math.log(tau)
+        log.metrics(k, **{f"escape/{name}_slope": out[f"escape_{name}_slope"]})
+    out["escape_sgd_theory_slope"] = 2.0 * task.noise_batch * task.barrier / task.lr
+    out["escape_adam_over_adai"] = out["escape_adam_slope"] / out["escape_adai_slope"]
+    out["escape_adai_over_sgd"] = out["escape_adai_slope"] / out["escape_sgd_slope"]
+    out["escape_sgdm_over_sgd"] = out["escape_sgdm_slope"] / out["escape_sgd_slope"]
+    out["escape_adai_sgd_abs_log_ratio"] = abs(math.log(out["escape_adai_over_sgd"]))
+    out["escape_sgdm_sgd_abs_log_ratio"] = abs(math.log(out["escape_sgdm_over_sgd"]))
     return out
 
 
-def _train_mnist(name: str, block: MNISTRun, x: Tensor, y: Tensor, seed: int, log: RunLog) -> nn.Module:
-    """One optimiser's MLP, from the initialisation every optimiser shares; the last step's loss logged per epoch."""
+def _mnist_data(block: MNISTRun, device: torch.device, seed: int) -> tuple[Tensor, ...]:
+    """Seeded, disjoint training and validation subsets of the MNIST training file, the first test images."""
+    images, labels = load_mnist("train")
+    take = random_subset(len(labels), block.train + block.val, derive_generator(seed, 1))
+    x, y = (images[take].flatten(1).float() / 255.0).to(device), labels[take].to(device)
+    test_images, test_labels = load_mnist("test")
+    x_test = (test_images[: block.test].flatten(1).float() / 255.0).to(device)
+    return (
+        x[: block.train],
+        y[: block.train],
+        x[block.train :],
+        y[block.train :],
+        x_test,
+        test_labels[: block.test].to(device),
+    )
+
+
+def mnist_comparison(block: MNISTRun, device: torch.device, seed: int, log: RunLog) -> dict[str, float]:
+    """Item (ii): per optimiser, the lr of lowest validation error among ``lr_factors`` x default, its test error."""
+    x_train, y_train, x_val, y_val, x_test, y_test = _mnist_data(block, device, seed)
+    out: dict[str, float] = {}
+    for name in MNIST_METHODS:
+        default = getattr(block, name)
+        best: tuple[float, float, nn.Module] | None = None
+        for i, factor in enumerate(block.lr_factors):
+            optim = default.replace(lr=default.lr * factor)
+            try:
+                model = _train_mnist(f"{name}_{i}", optim, block, x_train, y_train, seed, log)
+            except NonFiniteLossError:  # a diverged lr of the grid is a failed candidate, not a failed run
+                out[f"mnist_{name}_val_err_{i}"] = 1.0
+                continue
+            val_err = evaluate(model, x_val, y_val, batch_size=len(y_val)).error
+            out[f"mnist_{name}_val_err_{i}"] = val_err
+            if best is None or val_err < best[0]:
+                best = (val_err, optim.lr, model)
+        if best is None:  # every lr diverged
+            out[f"mnist_{name}_best_lr"] = out[f"mnist_{name}_test_err"] = math.nan
+            continue
+        out[f"mnist_{name}_best_lr"] = best[1]
+        out[f"mnist_{name}_test_err"] = evaluate(best[2], x_test, y_test, batch_size=len(y_test)).error
+    out["mnist_adai_minus_sgdm"] = out["mnist_adai_test_err"] - out["mnist_sgdm_test_err"]
+    out["mnist_adai_minus_adam"] = out["mnist_adai_test_err"] - out["mnist_adam_test_err"]
+    return out
+
+
+def _train_mnist(name: str, optim: Optim, block: MNISTRun, x: Tensor, y: Tensor, seed: int, log: RunLog) -> nn.Module:
+    """One optimiser's MLP, from the initialisation (and batch order) every optimiser and lr share."""
     with torch_seeded(seed):
         model = MLPClassifier([784, block.hidden, 10]).to(x.device)
 
     def on_epoch(epoch: int, result: FitResult) -> None:
         log.metrics(epoch, **{f"mnist_{name}/train_loss": result.last_loss})
 
-    optimizer = getattr(block, name).build(model.parameters())
     fit(
         model,
-        optimizer,
+        optim.build(model.parameters()),
         x,
         y,
         epochs=block.epochs,
@@ -300,6 +424,7 @@ def _train_cifar(
 
 PAPER = Paper(
     slug="adai",
+    data={"quick": ("mnist",), "paper": ("cifar10",), "gpu_check": ("cifar10",)},
     config_class=Config,
     presets=PRESETS,
     run=run,
