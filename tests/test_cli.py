@@ -257,6 +257,8 @@ def test_root_that_is_a_file_exits_2_before_any_work(tmp_path, capsys, toy):
         assert "is a file, not a directory" in line and str(target) in line
     assert root.read_text() == "a file"
     assert main(["report", str(root)]) == 2
+    assert "is a file, not a directory" in _one_error_line(capsys.readouterr().err)
+    assert main(["report", str(tmp_path / "absent")]) == 2
     assert "does not exist" in _one_error_line(capsys.readouterr().err)
 
 

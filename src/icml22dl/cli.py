@@ -1,16 +1,16 @@
-"""The icml22dl command line: list, show, run, sweep, reproduce, report, readme.
+"""The icml22dl command line: list and show the papers, check their claims, fetch their data, report.
 
-Exit codes: 0 when every requested claim is reproduced; 1 when a claim is not reproduced
-or is inconclusive (and for ``readme --check``, when the README's table is stale), never
-for anything else; 2 for a problem with the input or the file system, reported in one
-line on stderr without a traceback: a bad argument or ``--set``, an unknown slug or
-scale, a results root that is a file or is not writable, a missing optional extra, a
-missing or corrupt data file; 130 when interrupted (Ctrl-C), leaving no partial
-``result.json`` (an interrupted run is recomputed next time); 3 for an unexpected error,
-a bug, reported with its traceback.
+Exit codes: 0 when every requested claim is reproduced; 1 when a claim is not reproduced,
+is inconclusive or was skipped by ``reproduce --offline`` for want of its data (and for
+``readme --check``, when the README's table is stale), never for anything else; 2 for a
+problem with the input or the file system, reported in one line on stderr without a
+traceback: a bad argument or ``--set``, an unknown slug or scale, a results root that is a
+file or is not writable, a missing optional extra, a missing or corrupt data file; 130 when
+interrupted (Ctrl-C), leaving no partial ``result.json`` (an interrupted run is recomputed
+next time); 3 for an unexpected error, a bug, reported with its traceback.
 
 ``icml22dl --help`` and ``icml22dl list`` import no paper and no torch, so they answer
-at once (``list`` reads :mod:`icml22dl.catalog`).
+at once (``list`` reads :mod:`icml22dl.paper_index`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="the registered papers")
 
     show = sub.add_parser("show", help="a paper's config fields, presets and criteria")
-    show.add_argument("slug")
+    show.add_argument("slug", help="a paper's slug (see 'icml22dl list')")
 
     def add_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -114,12 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     run = sub.add_parser("run", help="check one paper's claim over seeds")
-    run.add_argument("slug")
+    run.add_argument("slug", help="a paper's slug (see 'icml22dl list')")
     add_run_options(run)
     add_overrides(run)
 
     sweep = sub.add_parser("sweep", help="a grid of configs x seeds, each point judged as a claim")
-    sweep.add_argument("slug")
+    sweep.add_argument("slug", help="a paper's slug (see 'icml22dl list')")
     add_run_options(sweep)
     add_overrides(sweep)
     sweep.add_argument(
@@ -365,9 +365,9 @@ def _show(slug: str) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
-        from icml22dl.catalog import list_catalog
+        from icml22dl.paper_index import list_index
 
-        rows = [[slug, title, ", ".join(presets)] for slug, title, presets in list_catalog()]
+        rows = [[slug, title, ", ".join(presets)] for slug, title, presets in list_index()]
         print(_table(rows, ["slug", "claim", "presets"]))
         return 0
     if args.command == "show":
@@ -434,7 +434,8 @@ def _write_report(root: Path) -> Path:
     from icml22dl.report import write_report
 
     if not root.is_dir():
-        raise ValueError(f"results root {str(root)!r} does not exist")
+        problem = "is a file, not a directory" if root.exists() else "does not exist"
+        raise ValueError(f"results root {str(root)!r} {problem}")
     return write_report(root)
 
 

@@ -1,9 +1,9 @@
-"""The registered papers' slugs, claim titles and preset names, read without importing a paper.
+"""An index of the registered papers' slugs, claim titles and preset names, read without importing a paper.
 
 Importing :mod:`icml22dl.papers` imports every paper module, and with them torch (about a
 second); ``icml22dl list`` and ``icml22dl --help`` need only names. This index answers
 them: slugs and preset names are listed here, claim titles are read from
-``papers/targets.toml`` (the claims' own source). ``tests/test_catalog.py`` checks the
+``papers/targets.toml`` (the claims' own source). ``tests/test_paper_index.py`` checks the
 index against the registry, so a paper added to :mod:`icml22dl.papers` (or a preset added
 to one) without its line here fails the test suite.
 """
@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["PRESETS", "list_catalog"]
+__all__ = ["PRESETS", "list_index"]
 
 #: slug -> the names of its presets, in the session's order (the registry's order).
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -40,14 +40,14 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def list_catalog() -> list[tuple[str, str, tuple[str, ...]]]:
+def list_index() -> list[tuple[str, str, tuple[str, ...]]]:
     """``(slug, claim title, preset names)`` of every registered paper, sorted by slug.
 
     Returns:
         One tuple per paper, as ``icml22dl list`` prints them; no paper module is imported.
 
     Example:
-        >>> rows = list_catalog()
+        >>> rows = list_index()
         >>> [slug for slug, _, _ in rows] == sorted(PRESETS)
         True
         >>> dict((slug, presets) for slug, _, presets in rows)["sop"]

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from icml22dl.catalog import PRESETS, list_catalog
+from icml22dl.paper_index import PRESETS, list_index
 from icml22dl.papers import PAPERS, get_paper, list_papers
 
 
@@ -12,7 +12,7 @@ def test_index_lists_every_registered_paper_in_the_registry_order():
 
 
 def test_index_presets_and_titles_match_the_registered_papers():
-    rows = list_catalog()
+    rows = list_index()
     assert [slug for slug, _, _ in rows] == list_papers()
     for slug, title, presets in rows:
         paper = get_paper(slug)
@@ -21,7 +21,7 @@ def test_index_presets_and_titles_match_the_registered_papers():
 
 
 def test_index_imports_no_paper_and_no_torch():
-    code = "import sys; from icml22dl.catalog import list_catalog; list_catalog(); print(sorted(sys.modules))"
+    code = "import sys; from icml22dl.paper_index import list_index; list_index(); print(sorted(sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "'torch'" not in loaded and "'icml22dl.papers'" not in loaded
 
