@@ -4,11 +4,12 @@ import math
 
 import pytest
 
-from icml22dl.papers.sgilo import PAPER, PRESETS, Config, run
+from icml22dl.papers.sgilo import PAPER, PRESETS, Config, WideCode, run, wide_config
 from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_claim
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
-PINNED = {"quick": "cdc1fd93abd5", "paper": "36aa690d0fe3"}
+# Re-pinned for issue 14: the wide-code regime (block `wide`; the paper preset skips it with code 0).
+PINNED = {"quick": "5ff18d49a8fd", "paper": "6ac900613c52"}
 
 TINY_THEORY = ["theory.widths=5,60,400", "theory.measurements=60", "theory.chains=8", "theory.steps=200"]
 TINY_PRACTICE = [
@@ -37,7 +38,15 @@ def test_metrics_are_consistent_on_a_tiny_run():
             metrics[f"sgilo_m{m}"] / metrics[f"sgilo_noprior_m{m}"]
         )
         assert metrics[f"ilo_best_m{m}"] <= metrics[f"ilo_m{m}"] + 1e-12
+        for base in ("ilo", "ilo_best", "prior"):  # the interval brackets the ratio of the full sample
+            low, high = metrics[f"sgilo_{base}_ratio_lo95_m{m}"], metrics[f"sgilo_{base}_ratio_hi95_m{m}"]
+            assert low <= metrics[f"sgilo_{base}_ratio_m{m}"] <= high
     assert metrics["sgilo_ratio_gap"] == pytest.approx(metrics["sgilo_ilo_ratio_m12"] - metrics["sgilo_ilo_ratio_m24"])
+    for m in (5, 13):  # the wide-code regime, prefixed
+        assert metrics[f"wide_sgilo_ilo_best_ratio_m{m}"] == pytest.approx(
+            metrics[f"wide_sgilo_m{m}"] / metrics[f"wide_ilo_best_m{m}"]
+        )
+    assert "wide_theory_near_frac" not in metrics
     assert metrics["theory_spread_ratio_max"] >= metrics["theory_spread_ratio_min"]
     assert 0.0 <= metrics["theory_near_frac"] <= 1.0
     assert metrics["theory_near_frac"] == min(metrics["theory_near_frac_b1000"], metrics["theory_near_frac_b4000"])
@@ -71,6 +80,17 @@ def test_cached_models_load_safely_and_give_the_same_run(tmp_path, monkeypatch):
     assert first["cache_hit"] == 0.0 and second["cache_hit"] == 1.0
     assert list(tmp_path.glob("sgilo/*.pt"))
     assert second["sgilo_m12"] == pytest.approx(first["sgilo_m12"], rel=1e-6)
+
+
+def test_wide_regime_is_the_practice_part_on_16x16_digits_with_a_larger_code():
+    quick = PRESETS["quick"]
+    wide = wide_config(quick)
+    assert (wide.data.dataset, wide.vae.code, wide.measurements) == ("digits16", 96, (5, 13))
+    assert [round(m / 256, 2) for m in wide.measurements] == [0.02, 0.05]  # m/n of 2 % and 5 %
+    assert wide.wide.code == 0 and wide.csgm == quick.csgm and wide.score == quick.score
+    assert PRESETS["paper"].wide.code == 0  # the MNIST GPU check skips it
+    with pytest.raises(ValueError, match="WideCode.lams"):
+        WideCode(lams=(1.0,))
 
 
 def test_bad_config_raises():

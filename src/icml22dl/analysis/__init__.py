@@ -1,6 +1,6 @@
 """Analysis: pure functions on tensors and models (collapse metrics, closed forms, bounds)."""
 
-from icml22dl.analysis.bootstrap import bootstrap_ratio_std
+from icml22dl.analysis.bootstrap import bootstrap_ratio_interval, bootstrap_ratio_std
 from icml22dl.analysis.bounds import EFLDBound, efld_bound, efld_bound_trajectory, li_bound, per_sample_grads
 from icml22dl.analysis.collapse import (
     CollapseAccumulator,
@@ -43,6 +43,7 @@ from icml22dl.analysis.diagonal_nets import (
     stability_bound,
     weighted_l1,
 )
+from icml22dl.analysis.escape import BasinEscape, basin_escape, log_escape_slope
 from icml22dl.analysis.interpolation import (
     BN_POLICIES,
     PathResult,
@@ -87,12 +88,16 @@ __all__ = [
     "ReducedFlowResult",
     "alpha_drop",
     "barrier_over_chord",
+    "bootstrap_ratio_interval",
     "bootstrap_ratio_std",
     "bumps",
     "classification_evaluator",
     "crossing_time",
     "end_to_end_critical_points",
     "escape_time",
+    "BasinEscape",
+    "basin_escape",
+    "log_escape_slope",
     "final_rate",
     "fitted_rate",
     "gaussian_test_error",

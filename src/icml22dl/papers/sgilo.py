@@ -8,12 +8,14 @@ Two claims, checked in one run:
   spread matches the linearised discrete-time prediction tr (2/beta)[H(2I - eta H)]^-1;
 * practice: a score prior learned in an intermediate layer of a generator, used inside
   intermediate layer optimisation (SGILO), beats ILO at few measurements, and the gain
-  vanishes when the prior's weight is set to zero.
+  vanishes when the prior's weight is set to zero; checked again where the code is much
+  larger than m (digits upsampled to 16x16, a 96-dim code, m = 2 % and 5 % of the pixels).
 
 ``quick`` (docs/papers/sgilo.md#defaults): the theory part with k = 10 -> 250 -> 2000,
 m = 150, 2000 steps, beta in {1e3, 4e3}; the practice part with an MLP VAE on
 scikit-learn's 8x8 digits, split at a 32-dim code, an MLP VP-SDE score model of the inverted
-training codes, Gaussian A with m in {12, 24}. ``paper``: the faithful StyleGAN2/FFHQ
+training codes, Gaussian A with m in {12, 24}; the wide-code regime repeats it on 16x16
+digits with a 96-dim code and m in {5, 13}. ``paper``: the faithful StyleGAN2/FFHQ
 protocol needs weights that cannot be obtained offline; the preset is a shortened GPU check
 on MNIST (a larger split VAE, a ViT score model with patch size 1, m/n in {2, 5, 10, 25 %},
 200 test images); see docs/papers/sgilo.md#deviations-from-the-paper. The ``device`` field
@@ -31,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from icml22dl.analysis.bootstrap import bootstrap_ratio_std
+from icml22dl.analysis.bootstrap import bootstrap_ratio_interval, bootstrap_ratio_std
 from icml22dl.data import load_digits, load_mnist
 from icml22dl.data.root import cache_root
 from icml22dl.inverse import (
@@ -105,12 +108,16 @@ class Theory(ConfigBlock):
 class Images(ConfigBlock):
     """The images of the practice part: a random train/test split drawn from the run seed."""
 
-    dataset: str = param("digits", choices=("digits", "mnist"), help="images (quick: digits; GPU check: MNIST)")
+    dataset: str = param(
+        "digits",
+        choices=("digits", "digits16", "mnist"),
+        help="images (quick: 8x8 digits; wide-code regime: digits upsampled to 16x16; GPU check: MNIST)",
+    )
     train_size: int = param(1347, low=1, help=f"training images of the generator and score model ({DEFAULTS})")
     test_size: int = param(450, low=1, help=f"test images solved per measurement count ({DEFAULTS})")
 
     def check(self) -> None:
-        if self.dataset == "digits" and self.train_size + self.test_size > 1797:
+        if self.dataset != "mnist" and self.train_size + self.test_size > 1797:
             raise ValueError(
                 f"Images.train_size + test_size = {self.train_size + self.test_size} exceeds the 1797 digits"
             )
@@ -201,6 +208,28 @@ class SGILOSolver(ConfigBlock):
 
 
 @dataclass(frozen=True)
+class WideCode(ConfigBlock):
+    """The regime where the prior should matter most: a code much larger than m (digits upsampled to 16x16).
+
+    The practice pipeline runs a second time with these changes (same seeds, same solvers
+    otherwise); its metrics carry the prefix ``wide_`` (docs/papers/sgilo.md#claim-and-thresholds).
+    """
+
+    code: int = param(96, low=0, help=f"code d_h of the 16x16 generator (0 skips this part; {DEFAULTS})")
+    measurements: tuple[int, ...] = param((5, 13), low=1, help="m: 2 % and 5 % of the 256 pixels")
+    radii: tuple[float, ...] = param((INF, INF), low=0.0, low_inclusive=False, help="ILO l1 radius per m")
+    lams: tuple[float, ...] = param((0.3, 0.3), low=0.0, help="SGILO score weight tau per m (pilot seed 100)")
+    t0s: tuple[float, ...] = param(
+        (0.3, 0.3), low=0.0, high=1.0, low_inclusive=False, help="SGILO score time t0 per m (as quick m = 12)"
+    )
+
+    def check(self) -> None:
+        for name in ("radii", "lams", "t0s"):
+            if len(getattr(self, name)) != len(self.measurements):
+                raise ValueError(f"WideCode.{name} must have one entry per measurement count {self.measurements!r}")
+
+
+@dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Hyper-parameters of the SGILO experiment (defaults: the quick preset, docs/papers/sgilo.md#defaults)."""
 
@@ -214,6 +243,7 @@ class Config(ExperimentConfig):
     csgm: CSGMSolver = param(CSGMSolver(), help="the CSGM baseline")
     ilo: ILOSolver = param(ILOSolver(), help="the ILO baseline")
     sgilo: SGILOSolver = param(SGILOSolver(), help="the score-guided solver")
+    wide: WideCode = param(WideCode(), help="the second practice regime: code >> m on 16x16 digits")
     bootstrap: int = param(500, low=0, help="bootstrap resamples of test images for the ratio's spread")
     cache: bool = param(False, help="cache the VAE and score model (safe load) under $ICML22DL_CACHE")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute (every tensor of the run)")
@@ -239,6 +269,7 @@ PRESETS = {
         measurements=(16, 39, 78, 196),
         ilo=ILOSolver(radii=(INF, INF, INF, INF)),
         sgilo=SGILOSolver(lams=(1.5, 1.5, 1.5, 1.5), t0s=(0.3, 0.3, 0.1, 0.1)),
+        wide=WideCode(code=0),
         device="auto",
     ),
 }
@@ -358,8 +389,10 @@ def spread(theory: Theory, run: _Chains) -> dict[str, float]:
 def _load_images(config: Config, seed: int) -> tuple[Tensor, Tensor]:
     """Flat images in [-1, 1]: a random train/test split drawn from the seed."""
     gen, data = derive_generator(seed, 2), config.data
-    if data.dataset == "digits":
+    if data.dataset in ("digits", "digits16"):
         images, _ = load_digits()
+        if data.dataset == "digits16":  # bilinear upsampling: 256 pixels, the same 1797 digits
+            images = F.interpolate(images[:, None], size=(16, 16), mode="bilinear", align_corners=False)
         images = images.reshape(len(images), -1) * 2 - 1
         perm = torch.randperm(len(images), generator=gen)
         train, test = images[perm[: data.train_size]], images[perm[data.train_size :]][: data.test_size]
@@ -516,8 +549,20 @@ def solve(
     return errors
 
 
-def compare(config: Config, seed: int, m: int, errors: dict[str, Tensor], log: RunLog) -> dict[str, float]:
-    """Criteria p1-p3 and p5 at one m: SGILO vs ILO, vs the oracle-radius ILO, vs no prior; CSGM vs ILO."""
+def _intervals(config: Config, seed: int, m: int, errors: dict[str, Tensor], best: float) -> dict[str, float]:
+    """The 95 % percentile-bootstrap interval (over test images) of SGILO's error ratio to each baseline."""
+    out: dict[str, float] = {}
+    baselines = {"ilo": errors["ilo"], "ilo_best": errors[f"ilo_r{best:g}"], "prior": errors["sgilo_noprior"]}
+    for name, den in baselines.items():  # stream 98: the intervals leave the spread metrics (stream 99) unchanged
+        low, high = bootstrap_ratio_interval(errors["sgilo"], den, config.bootstrap, derive_generator(seed, 98))
+        out[f"sgilo_{name}_ratio_lo95_m{m}"], out[f"sgilo_{name}_ratio_hi95_m{m}"] = low, high
+    return out
+
+
+def compare(
+    config: Config, seed: int, m: int, errors: dict[str, Tensor], log: RunLog, tag: str = "practice"
+) -> dict[str, float]:
+    """Criteria p1-p5 at one m: SGILO vs ILO, vs the oracle-radius ILO, vs no prior (with intervals); CSGM vs ILO."""
     grid = {r: float(errors[f"ilo_r{r:g}"].mean()) for r in config.ilo.grid}
     values = {key: float(errors[key].mean()) for key in ("csgm", "ilo", "sgilo", "sgilo_noprior")}
     values["ilo_best"] = min(grid.values())
@@ -536,11 +581,12 @@ def compare(config: Config, seed: int, m: int, errors: dict[str, Tensor], log: R
     )
     out[f"csgm_ilo_ratio_m{m}"] = values["csgm"] / values["ilo"]
     out[f"sgilo_win_frac_m{m}"] = float((sg < ilo_err).float().mean())
-    log.metrics(m, **{f"practice/{k}": v for k, v in values.items()})
+    out.update(_intervals(config, seed, m, errors, out[f"ilo_best_radius_m{m}"]))
+    log.metrics(m, **{f"{tag}/{k}": v for k, v in values.items()})
     return out
 
 
-def practice(config: Config, seed: int, log: RunLog) -> dict[str, float]:
+def practice(config: Config, seed: int, log: RunLog, tag: str = "practice") -> dict[str, float]:
     """The practice part: models, then every m; criterion p4 (the gain is larger at the smaller m)."""
     device = resolve_device(config.device)
     train, test = (t.to(device) for t in _load_images(config, seed))
@@ -548,15 +594,28 @@ def practice(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     norm = _normaliser(config, codes)
     ratios = []
     for i, m in enumerate(config.measurements):
-        out.update(compare(config, seed, m, solve(config, seed, i, vae, net, norm, test), log))
+        out.update(compare(config, seed, m, solve(config, seed, i, vae, net, norm, test), log, tag))
         ratios.append(out[f"sgilo_ilo_ratio_m{m}"])
     if len(ratios) >= 2:
         out["sgilo_ratio_gap"] = ratios[0] - ratios[1]
     return out
 
 
+def wide_config(config: Config) -> Config:
+    """The practice configuration of the wide-code regime: 16x16 digits, code ``wide.code``, the ``wide`` m values."""
+    w = config.wide
+    return config.replace(
+        data=config.data.replace(dataset="digits16"),
+        vae=config.vae.replace(code=w.code),
+        measurements=w.measurements,
+        ilo=config.ilo.replace(radii=w.radii),
+        sgilo=config.sgilo.replace(lams=w.lams, t0s=w.t0s),
+        wide=WideCode(code=0),
+    )
+
+
 def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
-    """Run the theory and/or practice parts for one seed; return their metrics."""
+    """Run the theory and/or practice parts (and the wide-code regime) for one seed; return their metrics."""
     started = time.perf_counter()
     metrics: dict[str, float] = {}
     if config.part in ("both", "theory"):
@@ -569,12 +628,17 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
         t = time.perf_counter()
         metrics.update(practice(config, seed, log))
         metrics["practice_wall_s"] = time.perf_counter() - t
+        if config.wide.code > 0:
+            t = time.perf_counter()
+            metrics.update({f"wide_{k}": v for k, v in practice(wide_config(config), seed, log, "wide").items()})
+            metrics["wide_wall_s"] = time.perf_counter() - t
     metrics["run_wall_s"] = time.perf_counter() - started
     return metrics
 
 
 PAPER = Paper(
     slug="sgilo",
+    data={"quick": (), "paper": ("mnist",)},
     config_class=Config,
     presets=PRESETS,
     run=run,
@@ -638,7 +702,16 @@ PAPER = Paper(
         "sgilo_noprior_m24",
         "ilo_best_m24",
         "sgilo_ilo_ratio_std_m24",
+        "sgilo_ilo_ratio_hi95_m12",
+        "sgilo_prior_ratio_hi95_m12",
+        "wide_ilo_m5",
+        "wide_ilo_best_m5",
+        "wide_sgilo_m5",
+        "wide_sgilo_noprior_m5",
+        "wide_sgilo_ilo_best_ratio_hi95_m5",
+        "wide_sgilo_ilo_best_ratio_m13",
         "theory_wall_s",
         "practice_wall_s",
+        "wide_wall_s",
     ),
 )
