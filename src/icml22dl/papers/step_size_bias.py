@@ -121,6 +121,16 @@ def _median(values: list[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
+def pooled_ratio(errors: list[float], reference: list[float]) -> float:
+    """Sum of ``errors`` over the sum of ``reference`` errors, pooled over the problems where both are finite.
+
+    NaN when no problem has both (a non-converged run has a NaN error).
+    """
+    pairs = [(e, r) for e, r in zip(errors, reference) if math.isfinite(e) and math.isfinite(r)]
+    reference_sum = math.fsum(r for _, r in pairs)
+    return math.fsum(e for e, _ in pairs) / reference_sum if pairs and reference_sum > 0 else math.nan
+
+
 def _tag(mu: float, f: float, alpha: float) -> str:
     return f"mu{mu:g}_f{f:g}_a{alpha:g}"
 
@@ -178,34 +188,40 @@ def run_sweep(config: Config, seed: int, log: RunLog) -> _Sweep:
 
 
 def median_table(config: Config, sweep: _Sweep, log: RunLog) -> dict[str, float]:
-    """Median test error and converged fraction per (mu, f, alpha); the main alpha's curves are logged."""
+    """Per (mu, f, alpha): median test error, converged fraction, and the test error pooled over problems
+    relative to the gradient-flow-like step's (``_error_ratio``); the main alpha's curves are logged."""
     main_alpha = _main_alpha(config)
     metrics: dict[str, float] = {}
-    for k, mu in enumerate(config.mus):
-        for f in config.fractions:
-            tag = _tag(mu, f, main_alpha)
-            metrics[f"{tag}_median_test_error"] = _median(sweep.errors[tag])
-            metrics[f"{tag}_converged"] = statistics.fmean(sweep.converged[tag])
-            log.metrics(
-                k * len(config.fractions) + config.fractions.index(f),
-                f=f,
-                **{
-                    f"mu{mu:g}/median_test_error": metrics[f"{tag}_median_test_error"],
-                    f"mu{mu:g}/converged": metrics[f"{tag}_converged"],
-                },
-            )
-    for alpha in config.alphas:
-        if alpha != main_alpha:
-            for mu in config.mus:
-                for f in config.fractions:
-                    tag = _tag(mu, f, alpha)
-                    metrics[f"{tag}_median_test_error"] = _median(sweep.errors[tag])
-                    metrics[f"{tag}_converged"] = statistics.fmean(sweep.converged[tag])
+    for alpha in (main_alpha, *(a for a in config.alphas if a != main_alpha)):
+        for k, mu in enumerate(config.mus):
+            reference = sweep.errors[_tag(mu, config.gf_fraction, alpha)]
+            for f in config.fractions:
+                tag = _tag(mu, f, alpha)
+                metrics[f"{tag}_median_test_error"] = _median(sweep.errors[tag])
+                metrics[f"{tag}_converged"] = statistics.fmean(sweep.converged[tag])
+                metrics[f"{tag}_error_ratio"] = pooled_ratio(sweep.errors[tag], reference)
+                if alpha != main_alpha:
+                    continue
+                log.metrics(
+                    k * len(config.fractions) + config.fractions.index(f),
+                    f=f,
+                    **{
+                        f"mu{mu:g}/median_test_error": metrics[f"{tag}_median_test_error"],
+                        f"mu{mu:g}/converged": metrics[f"{tag}_converged"],
+                        f"mu{mu:g}/error_ratio": metrics[f"{tag}_error_ratio"],
+                    },
+                )
     return metrics
 
 
 def step_size_gain(config: Config, sweep: _Sweep, table: dict[str, float]) -> dict[str, float]:
-    """Criteria 1-2: large step vs GF-like step on non-centred data, and the centred control."""
+    """Criteria 1-2: large step vs GF-like step on non-centred data, and the centred control.
+
+    ``pooled_gain`` is the seed's summed test error at the large step over the summed error
+    at the gradient-flow-like step, over the problems where both runs converged (their sums
+    are ``large_test_error_sum`` and ``gf_test_error_sum``); ``step_size_gain`` is the older
+    ratio of medians, kept for the record.
+    """
     main_alpha, mu_pos = _main_alpha(config), max(config.mus)
     gf_tag = _tag(mu_pos, config.gf_fraction, main_alpha)
     large_tag = _tag(mu_pos, config.large_fraction, main_alpha)
@@ -220,7 +236,11 @@ def step_size_gain(config: Config, sweep: _Sweep, table: dict[str, float]) -> di
     ):
         for problem, value in enumerate(sweep.errors[tag]):
             metrics[f"{name}_test_error_problem{problem}"] = value
+    pairs = [(e, r) for e, r in zip(sweep.errors[large_tag], sweep.errors[gf_tag]) if math.isfinite(e + r)]
     metrics.update(
+        pooled_gain=table[f"{large_tag}_error_ratio"],
+        large_test_error_sum=math.fsum(e for e, _ in pairs),
+        gf_test_error_sum=math.fsum(r for _, r in pairs),
         step_size_gain=table[f"{large_tag}_median_test_error"] / table[f"{gf_tag}_median_test_error"],
         large_converged=table[f"{large_tag}_converged"],
         centred_ratio=table[f"{centred_large}_median_test_error"] / table[f"{centred_gf}_median_test_error"],
@@ -266,6 +286,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="step_size_bias",
+    data={"quick": (), "paper": ()},
     config_class=Config,
     presets=PRESETS,
     run=run,
@@ -285,6 +306,12 @@ PAPER = Paper(
     ),
     curves=(
         Curve(
+            "Test error pooled over problems, over the gradient-flow-like step's (f = 0.02), against f = eta s0 / 2",
+            ("mu1/error_ratio", "mu0.5/error_ratio", "mu0/error_ratio"),
+            x="f",
+            logy=True,
+        ),
+        Curve(
             "Median test error against the step size f = eta s0 / 2",
             ("mu1/median_test_error", "mu0.5/median_test_error", "mu0/median_test_error"),
             x="f",
@@ -293,6 +320,9 @@ PAPER = Paper(
         Curve("Fraction of converged runs", ("mu1/converged", "mu0.5/converged", "mu0/converged"), x="f"),
     ),
     summary=(
+        "pooled_gain",
+        "large_test_error_sum",
+        "gf_test_error_sum",
         "step_size_gain",
         "large_converged",
         "centred_ratio",
