@@ -20,6 +20,10 @@ def test_metrics_are_consistent_on_a_tiny_run():
     m = run(config, seed=0, log=null_log())
     assert m["b_train_acc_gap"] == pytest.approx(m["symmetric_s3_train_acc"] - m["gaussian_s3_train_acc"])
     assert m["b_res_init_ratio"] == pytest.approx(m["symmetric_s3_res_init"] / m["gaussian_s3_res_init"])
+    # the orthogonal half of the statement is measured the same way
+    assert m["b_orth_res_init_ratio"] == pytest.approx(m["orthogonal_s3_res_init"] / m["gaussian_s3_res_init"])
+    assert m["b_orth_res_train_ratio"] == pytest.approx(m["orthogonal_s3_res_train"] / m["gaussian_s3_res_train"])
+    assert m["b_orth_train_acc_gap"] == pytest.approx(m["orthogonal_s3_train_acc"] - m["gaussian_s3_train_acc"])
     assert 0.0 <= m["gaussian_s3_test_acc"] <= 1.0 and m["a_orth_cond_max"] >= 1.0
 
 
@@ -66,10 +70,18 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["res_init_ratio"]["value"] == pytest.approx(sum(r["b_res_init_ratio"] for r in results.values()) / 3)
     assert by_id["orth_cond"]["value"] == max(r["a_orth_cond_max"] for r in results.values())
-    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in record["criteria"]) else NOT_REPRODUCED
-    assert record["verdict"] == expected
+    assert by_id["orth_res_train_ratio"]["value"] == pytest.approx(
+        sum(r["b_orth_res_train_ratio"] for r in results.values()) / 3
+    )
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
-    assert record["verdict"] == REPRODUCED
+    # part A and the symmetric half of part B hold with wide margins (docs/papers/deq_init.md)
+    for cid in ("orth_gain_theory", "orth_cond", "gauss_cond_ratio", "res_init_ratio", "res_train_ratio"):
+        assert by_id[cid]["verdict"] == REPRODUCED
+    verdicts = {c["verdict"] for c in record["criteria"] if not c["informational"]}
+    expected = (
+        NOT_REPRODUCED if NOT_REPRODUCED in verdicts else (REPRODUCED if verdicts == {REPRODUCED} else "inconclusive")
+    )
+    assert record["verdict"] == expected
 
 
 @pytest.mark.slow

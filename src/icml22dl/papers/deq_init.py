@@ -235,7 +235,7 @@ def _train_one(config: Config, kind: str, sigma: float, seed: int, data: Data, l
 
 
 def _part_b_summary(config: Config, metrics: dict[str, float]) -> dict[str, float]:
-    """Symmetric (and orthogonal) vs Gaussian at gate_sigma; the width of the good sigma_w range per family."""
+    """Symmetric and orthogonal vs Gaussian at gate_sigma; the width of the good sigma_w range per family."""
     b, out = config.part_b, {}
     g, s = f"gaussian_{_tag(b.gate_sigma)}", f"symmetric_{_tag(b.gate_sigma)}"
     if "gaussian" in b.families and "symmetric" in b.families:
@@ -243,9 +243,12 @@ def _part_b_summary(config: Config, metrics: dict[str, float]) -> dict[str, floa
         out["b_res_train_ratio"] = metrics[f"{s}_res_train"] / metrics[f"{g}_res_train"]
         out["b_train_acc_gap"] = metrics[f"{s}_train_acc"] - metrics[f"{g}_train_acc"]
         out["b_test_acc_gap"] = metrics[f"{s}_test_acc"] - metrics[f"{g}_test_acc"]
-        if "orthogonal" in b.families:
-            o = f"orthogonal_{_tag(b.gate_sigma)}"
-            out["b_orth_test_acc_gap"] = metrics[f"{o}_test_acc"] - metrics[f"{g}_test_acc"]
+    if "gaussian" in b.families and "orthogonal" in b.families:  # the same comparisons for the orthogonal family
+        o = f"orthogonal_{_tag(b.gate_sigma)}"
+        out["b_orth_res_init_ratio"] = metrics[f"{o}_res_init"] / metrics[f"{g}_res_init"]
+        out["b_orth_res_train_ratio"] = metrics[f"{o}_res_train"] / metrics[f"{g}_res_train"]
+        out["b_orth_train_acc_gap"] = metrics[f"{o}_train_acc"] - metrics[f"{g}_train_acc"]
+        out["b_orth_test_acc_gap"] = metrics[f"{o}_test_acc"] - metrics[f"{g}_test_acc"]
     if len(b.sigma_ws) > 1:
         width = {}
         for kind in b.families:
@@ -276,6 +279,7 @@ def run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
 
 PAPER = Paper(
     slug="deq_init",
+    data={"quick": (), "paper": ("mnist",), "gpu_check": ("mnist",)},
     config_class=Config,
     presets=PRESETS,
     run=run,
@@ -314,5 +318,9 @@ PAPER = Paper(
         "orthogonal_s3_test_acc",
         "symmetric_s3_test_acc",
         "b_test_acc_gap",
+        "b_orth_res_init_ratio",
+        "b_orth_res_train_ratio",
+        "b_orth_train_acc_gap",
+        "b_orth_test_acc_gap",
     ),
 )
