@@ -25,6 +25,7 @@ from icml22dl.analysis.deep_linear import (
     final_rate,
     fitted_rate,
     reduced_flow,
+    saddle_escape_rate,
 )
 from icml22dl.analysis.deq import (
     jacobian_spectrum,
@@ -115,6 +116,7 @@ __all__ = [
     "random_direction",
     "recompute_bn_stats",
     "reduced_flow",
+    "saddle_escape_rate",
     "resnet_stage_groups",
     "stability_bound",
     "weighted_l1",

@@ -411,6 +411,7 @@ PAPER = Paper(
         "analysis.final_rate",
         "analysis.crossing_time",
         "analysis.fitted_rate",
+        "analysis.saddle_escape_rate",
         "data.spectral_target",
     ),
     curves=(
