@@ -90,4 +90,10 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["P5.4_one_over_n"]["value"] == pytest.approx(metrics["sgld_bound"] / metrics["sgld_small_bound"])
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
-    assert record["verdict"] == REPRODUCED
+    # Seed 0 over-fits too little for the regime check (SGLD gap -0.0002 < 0.01: the judged
+    # verdict over seeds 0-2 is 'not reproduced', docs/papers/efld.md#latest-result); the
+    # bound's own criteria hold on it.
+    judged = ("P5.1_validity", "P5.2_non_vacuous", "P5.3_sharper_than_li", "P5.4_one_over_n", "P5.5_noise_bound")
+    assert all(by_id[i]["verdict"] == REPRODUCED for i in judged + ("P5.5_noise_nonvacuous",))
+    failed = [c["id"] for c in record["criteria"] if not c["informational"] and c["verdict"] != REPRODUCED]
+    assert record["verdict"] == (REPRODUCED if not failed else NOT_REPRODUCED)

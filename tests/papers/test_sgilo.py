@@ -9,7 +9,7 @@ from icml22dl.runner import NOT_REPRODUCED, REPRODUCED, RunDir, null_log, run_cl
 
 # Run-directory hashes of the presets: a change orphans stored results (update deliberately).
 # Re-pinned for issue 14: the wide-code regime (block `wide`; the paper preset skips it with code 0).
-PINNED = {"quick": "5ff18d49a8fd", "paper": "6ac900613c52"}
+PINNED = {"quick": "18b32bdcb973", "paper": "2b97bba791c6"}
 
 TINY_THEORY = ["theory.widths=5,60,400", "theory.measurements=60", "theory.chains=8", "theory.steps=200"]
 TINY_PRACTICE = [
@@ -117,10 +117,12 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     ratio = [results[s]["metrics"]["sgilo_m12"] / results[s]["metrics"]["ilo_m12"] for s in seeds]
     assert by_id["p1_low_m"]["value"] == pytest.approx(sum(ratio) / len(ratio))
     assert by_id["t1_near"]["value"] == min(r["metrics"]["theory_near_frac"] for r in results.values())
-    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in record["criteria"]) else NOT_REPRODUCED
+    judged = [c for c in record["criteria"] if not c["informational"]]
+    expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in judged) else NOT_REPRODUCED
     assert record["verdict"] == expected
     print({c["id"]: (c["value"], c["verdict"]) for c in record["criteria"]})
-    # The theory criteria reproduce; the practice gain is thin (docs/papers/sgilo.md#claim-and-thresholds).
+    # The theory criteria reproduce; the practice gain is thin and absent in the wide-code regime
+    # (docs/papers/sgilo.md#latest-result).
     assert all(
         by_id[i]["verdict"] == REPRODUCED
         for i in ("t1_near", "t1_antipodal", "t2_spread_high", "t2_spread_low", "t3_scaling_low", "t3_scaling_high")
