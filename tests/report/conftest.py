@@ -4,6 +4,11 @@
   carry ``<script>`` and ``$`` to test escaping (HTML and matplotlib mathtext).
 - ``adai/a1b2c3d4e5f6``: judged, seed 0 finished, seed 1 still running (no result.json,
   a metrics.jsonl whose last line is cut short).
+
+``add_scales`` adds, for the per-scale tables: ``momentum`` at the paper scale (not
+reproduced: one deciding criterion fails, and an informational one that fails too, with a
+bar history), ``momentum`` at ``gpu_check`` (reproduced), and ``sop`` at quick, skipped
+for want of its data.
 """
 
 from __future__ import annotations
@@ -137,6 +142,50 @@ def make_root(root: Path) -> Path:
     _write(claim_dir / "seed_1" / "config.json", {"slug": "adai", "scale": "quick", "seed": 1, "config": {}})
     _write_log(claim_dir / "seed_1" / "metrics.jsonl", [{"step": 0, "adai/test_acc": 0.2}], tail='{"step": 1, "ada')
     return root
+
+
+SKIP_REASON = "sop (quick) needs data missing under /data: mnist/x.gz; fetch them with: icml22dl data fetch mnist"
+
+
+def _judged(slug: str, scale: str, seeds: list[int], verdict: str, criteria: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "slug": slug, "title": f"{slug} claim", "paper": "P", "statement": "S", "scale": scale,
+        "seeds": seeds, "verdict": verdict, "deviations": "", "wall_time_s": 1.0, "criteria": criteria,
+        "curves": [], "library_version": "0.2.0", "git_commit": "0123456789abcdef",
+    }  # fmt: skip
+
+
+def add_scales(root: Path) -> Path:
+    """Add the paper-scale, gpu_check and skipped claims described in the module docstring."""
+    failing = _criterion(
+        "z2_gap", "z2_gap", {"0": 0.05}, threshold=0.15, value=0.05, verdict="not reproduced",
+        description="small-margin gap", paper_value=0.43, paper_source="Table 1 of the paper",
+    )  # fmt: skip
+    slow = _criterion(
+        "wall_time", "run_wall_s", {"0": 900.0}, op="<=", threshold=60.0, value=900.0, reduce="sum",
+        verdict="not reproduced", informational=True, description="wall time of the run",
+        previous="600 s: a judging bar until wall times became informational",
+        pilot="seeds 100-104: 41.0, 40.2, 39.9, 42.3, 40.8",
+    )  # fmt: skip
+    paper = _judged("momentum", "paper", [0], "not reproduced", [failing, slow])
+    _write(root / "momentum" / "bbbbbbbbbbbb" / "claim.json", paper)
+    ok = _criterion("z2_gap", "z2_gap", {"0": 0.3, "1": 0.32}, value=0.31)
+    gpu_check = _judged("momentum", "gpu_check", [0, 1], "reproduced", [ok])
+    _write(root / "momentum" / "cccccccccccc" / "claim.json", gpu_check)
+    skipped = {
+        "slug": "sop", "title": "SOP", "paper": "P", "statement": "S", "deviations": "", "scale": "quick",
+        "seeds": [0, 1, 2], "criteria": [], "verdict": "skipped", "reason": SKIP_REASON,
+        "config_hash": "dddddddddddd", "config": {}, "computed_seeds": [], "statuses": {},
+        "wall_time_s": 0.0, "curves": [], "library_version": "0.2.0",
+    }  # fmt: skip
+    _write(root / "sop" / "dddddddddddd" / "claim.json", skipped)
+    return root
+
+
+@pytest.fixture
+def scales_root(tmp_path: Path) -> Path:
+    """The fake results root with the claims of :func:`add_scales`."""
+    return add_scales(make_root(tmp_path / "results"))
 
 
 @pytest.fixture

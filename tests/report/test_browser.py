@@ -1,4 +1,4 @@
-"""The HTML report in a real headless Chromium: no console errors, one row per claim,
+"""The HTML report in a real headless Chromium: no console errors, one verdict row per paper,
 every figure decodes. CI (CI=true) must run this test: there a missing browser fails it."""
 
 import os
@@ -27,7 +27,7 @@ def require_browser() -> None:
 @pytest.mark.slow
 def test_report_renders_in_chromium(tmp_path):
     require_browser()
-    # A real results root: two configs of the momentum claim (so two verdict rows).
+    # A real results root: two configs of the momentum claim (one verdict row: both in its quick cell).
     root = Path(os.environ.get("ICML22DL_CI_ARTIFACTS", tmp_path))
     common = ["--seeds", "0-1", "--root", str(root), "--quiet", "--set", "test_size=500"]
     main(["run", "momentum", *common])
@@ -36,6 +36,6 @@ def test_report_renders_in_chromium(tmp_path):
     assert main(["report", str(root)]) == 0
     check = check_report(html, root / "report.png")
     assert check.console_errors == ()
-    assert check.verdict_rows == 2
+    assert check.verdict_rows == 1
     assert check.images >= 2 and check.broken_images == 0
     assert check.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

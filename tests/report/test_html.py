@@ -1,4 +1,4 @@
-"""The HTML report: well-formed, self-contained, escaped, one verdict row per claim."""
+"""The HTML report: well-formed, self-contained, escaped, one verdict row per paper, a column per scale."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 import icml22dl
 from icml22dl.report import write_report
+from tests.report.conftest import SKIP_REASON
 
 PNG = b"\x89PNG\r\n\x1a\n"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -78,7 +79,7 @@ def test_report_is_written_beside_the_csvs(report: tuple[Path, str]) -> None:
     assert not list(path.parent.glob(".*.tmp"))
 
 
-def test_report_is_well_formed_with_one_row_per_claim(report: tuple[Path, str]) -> None:
+def test_report_is_well_formed_with_one_row_per_paper(report: tuple[Path, str]) -> None:
     page = Page(report[1])
     assert page.errors == []
     assert page.verdict_rows == 2
@@ -110,7 +111,7 @@ def test_header_and_sections(report: tuple[Path, str]) -> None:
     page_text = " ".join(Page(text).text)
     assert f"icml22dl {icml22dl.__version__}" in page_text
     assert f"torch {metadata.version('torch')}" in page_text
-    assert "z2_gap: 0.4233 ≥ 0.15 (paper: 0.43)" in page_text
+    assert "0.4233 ≥ 0.150.43 (Table 1)" in _words(text)  # value op bar, then (next cell) the paper's value and source
     assert "0, 1 (1 of 2 finished)" in page_text
     assert "Momentum helps on small-margin data" in page_text and "smaller data" in page_text
     for badge in ("badge good", "badge bad", "badge neutral"):
@@ -139,3 +140,55 @@ def test_unjudged_claim_is_shown_incomplete(fake_root: Path) -> None:
     page = Page(write_report(fake_root, plots=False).read_text(encoding="utf-8"))
     assert page.errors == [] and page.verdict_rows == 3
     assert "No claim.json yet" in " ".join(page.text)
+
+
+def _words(text: str) -> str:
+    """The visible text of an HTML fragment, whitespace collapsed."""
+    return " ".join("".join(Page(text).text).split())
+
+
+def _verdict_cells(text: str) -> dict[str, list[str]]:
+    """slug -> the text of each cell of its row in the verdict table."""
+    table = text[text.index('<table id="verdicts">') : text.index("</table>")]
+    rows: dict[str, list[str]] = {}
+    for row in table.split('<tr class="claim-row">')[1:]:
+        cells = [_words("<td" + cell.split("</td>")[0] + "</td>") for cell in row.split("<td")[1:]]
+        rows[cells[0]] = cells
+    return rows
+
+
+def test_verdict_table_has_a_column_per_scale(scales_root: Path) -> None:
+    text = write_report(scales_root, plots=False).read_text(encoding="utf-8")
+    page = Page(text)
+    assert page.errors == [] and page.verdict_rows == 3  # adai, momentum, sop
+    head = text[text.index('<table id="verdicts">') : text.index("</thead>")]
+    assert [t for t in Page(head).text if t.strip()] == ["claim", "title", "quick", "paper", "gpu_check"]
+    cells = _verdict_cells(text)
+    quick, paper, gpu_check = cells["momentum"][2:]
+    assert "reproduced" in quick and "seeds 0, 1, 2" in quick
+    assert paper.startswith("not reproduced") and "z2_gap = 0.05, bar >= 0.15: small-margin gap" in paper
+    assert "wall_time" not in paper  # informational: never a reason, though its bar is not met
+    assert gpu_check.startswith("reproduced") and "seeds 0, 1" in gpu_check
+    assert cells["adai"][3:] == ["—", "—"]  # no run at the paper scale or gpu_check
+
+
+def test_informational_criterion_is_greyed_with_its_history(scales_root: Path) -> None:
+    text = write_report(scales_root, plots=False).read_text(encoding="utf-8")
+    row = text[text.index('<tr class="informational">') :]
+    row = row[: row.index("</tr>")]
+    words = _words(row + "</tr>")
+    assert "informational" in words and "never decides the verdict" in words and "not reproduced" not in words
+    assert "previous bar: 600 s: a judging bar until wall times became informational" in words
+    assert "pilot: seeds 100-104: 41.0, 40.2, 39.9, 42.3, 40.8" in words
+    assert "tr.informational td { color: #9e9e9e; }" in text  # greyed
+    assert text.count('<tr class="informational">') == 1
+
+
+def test_skipped_claim_is_listed_with_its_reason(scales_root: Path) -> None:
+    text = write_report(scales_root, plots=False).read_text(encoding="utf-8")
+    page_text = _words(text)
+    assert f"sop (quick): {SKIP_REASON}" in page_text  # the list of skipped claims
+    assert "Skipped (not run, not judged):" in page_text and "No claim.json yet" not in page_text
+    sop_quick = _verdict_cells(text)["sop"][2]
+    assert sop_quick.startswith("skipped") and SKIP_REASON in sop_quick
+    assert "1 skipped" in page_text

@@ -33,7 +33,7 @@ CLAIMS_CSV = "claims.csv"
 RUNS_CSV = "runs.csv"
 CLAIMS_COLUMNS = (
     "slug", "scale", "config_hash", "verdict", "criterion", "metric", "reduce", "op", "threshold",
-    "inconclusive", "value", "mean", "std", "paper_value", "criterion_verdict", "per_seed",
+    "inconclusive", "value", "mean", "std", "paper_value", "criterion_verdict", "per_seed", "informational",
 )  # fmt: skip
 RUNS_COLUMNS = ("slug", "scale", "config_hash", "seed", "status", "metric", "value", "wall_time_s")
 
@@ -46,7 +46,11 @@ class Criterion:
     """One criterion of a claim as judged over seeds (an entry of ``claim.json["criteria"]``).
 
     ``per_seed`` maps the seed (as written in the file, a string) to the seed's value;
-    ``value`` is the reduced value compared with ``threshold`` by ``op``.
+    ``value`` is the reduced value compared with ``threshold`` by ``op``. An
+    ``informational`` criterion is measured and shown but never decides the claim's verdict;
+    ``previous`` and ``pilot`` are the bar's history (the earlier bar and why it changed; the
+    pilot seeds it was calibrated on). Records written before these keys existed read as
+    not informational, with no history.
     """
 
     id: str
@@ -64,6 +68,15 @@ class Criterion:
     std: float | None
     value: float | None
     verdict: str
+    informational: bool = False
+    bounds: tuple[float, float] | None = None
+    previous: str = ""
+    pilot: str = ""
+
+    @property
+    def decides(self) -> bool:
+        """Whether the criterion takes part in the claim's verdict (it is not informational)."""
+        return not self.informational
 
 
 @dataclass(frozen=True)
@@ -220,7 +233,7 @@ def write_csv(root: str | os.PathLike[str], claims: Sequence[ClaimRun] | None = 
     for claim in claims:
         head = [claim.slug, claim.scale, claim.config_hash]
         for crit in claim.criteria or (None,):
-            claim_rows.append([*head, claim.verdict, *(_criterion_cells(crit) if crit else [""] * 12)])
+            claim_rows.append([*head, claim.verdict, *(_criterion_cells(crit) if crit else [""] * 13)])
         for run in claim.runs:
             for name, value in run.metrics.items() or [("", None)]:
                 run_rows.append([*head, run.seed, run.status, name, _cell(value), _cell(run.wall_time_s)])
@@ -228,6 +241,50 @@ def write_csv(root: str | os.PathLike[str], claims: Sequence[ClaimRun] | None = 
     write_text_atomic(paths[0], _csv_text(CLAIMS_COLUMNS, claim_rows))
     write_text_atomic(paths[1], _csv_text(RUNS_COLUMNS, run_rows))
     return paths
+
+
+def criterion_from_record(data: dict[str, Any]) -> Criterion:
+    """A :class:`Criterion` from one entry of ``claim.json["criteria"]`` (missing keys read as empty).
+
+    Example:
+        >>> c = criterion_from_record({"id": "gap", "op": ">=", "threshold": 0.1, "value": 0.05,
+        ...                            "verdict": "not reproduced", "description": "the gap"})
+        >>> c.id, c.value, c.decides
+        ('gap', 0.05, True)
+    """
+    return _criterion(data)
+
+
+def unmet_criteria(criteria: Sequence[Criterion]) -> list[Criterion]:
+    """The criteria that kept a claim from ``reproduced``: deciding ones whose verdict is not ``reproduced``.
+
+    Informational criteria never count. Those ``not reproduced`` come first, then the
+    ``inconclusive`` ones, each group in the claim's order.
+    """
+    unmet = [c for c in criteria if c.decides and c.verdict != "reproduced"]
+    return sorted(unmet, key=lambda c: c.verdict != "not reproduced")
+
+
+def criterion_reason(c: Criterion) -> str:
+    """One line saying why a criterion did not pass, from its record: id, measured value, bar, description.
+
+    Example:
+        >>> c = criterion_from_record({"id": "gap", "op": ">=", "threshold": 0.1, "value": 0.0512,
+        ...                            "verdict": "not reproduced", "description": "test-accuracy gap"})
+        >>> criterion_reason(c)
+        'gap = 0.0512, bar >= 0.1: test-accuracy gap'
+        >>> criterion_reason(criterion_from_record({"id": "fit", "op": "<=", "threshold": 0.01,
+        ...     "inconclusive": 0.02, "value": 0.015, "verdict": "inconclusive", "description": "loss"}))
+        'fit = 0.015, bar <= 0.01 (inconclusive up to 0.02): loss'
+    """
+    measured = "no value (a seed diverged or did not finish)" if c.value is None else f"{c.value:.3g}"
+    bar = "?" if c.threshold is None else f"{c.threshold:g}"
+    text = f"{c.id} = {measured}, bar {c.op} {bar}"
+    if c.verdict == "inconclusive" and c.value is not None and c.inconclusive is not None:
+        side = "down" if c.op in (">=", ">") else "up"
+        text += f" (inconclusive {side} to {c.inconclusive:g})"
+    description = " ".join(c.description.split())
+    return f"{text}: {description}" if description else text
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -332,7 +389,19 @@ def _criterion(data: dict[str, Any]) -> Criterion:
         std=_number(data.get("std")),
         value=_number(data.get("value")),
         verdict=_text(data.get("verdict")) or INCOMPLETE,
+        informational=data.get("informational") is True,
+        bounds=_bounds(data.get("bounds")),
+        previous=_text(data.get("previous")),
+        pilot=_text(data.get("pilot")),
     )
+
+
+def _bounds(value: Any) -> tuple[float, float] | None:
+    """``[low, high]`` from a record as a pair of floats; None when absent or malformed."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    low, high = (_number(v) for v in value)
+    return None if low is None or high is None else (low, high)
 
 
 def _curve(data: dict[str, Any]) -> Curve:
@@ -381,7 +450,8 @@ def _metric_values(data: dict[str, Any]) -> dict[str, float]:
 def _criterion_cells(crit: Criterion) -> list[str]:
     per_seed = ";".join(f"{seed}={_cell(value)}" for seed, value in crit.per_seed.items())
     numbers = (crit.threshold, crit.inconclusive, crit.value, crit.mean, crit.std, crit.paper_value)
-    return [crit.id, crit.metric, crit.reduce, crit.op, *map(_cell, numbers), crit.verdict, per_seed]
+    informational = "true" if crit.informational else "false"
+    return [crit.id, crit.metric, crit.reduce, crit.op, *map(_cell, numbers), crit.verdict, per_seed, informational]
 
 
 def _cell(value: float | None) -> str:

@@ -20,9 +20,12 @@ import icml22dl
 from icml22dl.report.aggregate import (
     CLAIMS_CSV,
     RUNS_CSV,
+    SKIPPED,
     ClaimRun,
     Criterion,
+    criterion_reason,
     load_claims,
+    unmet_criteria,
     write_csv,
     write_text_atomic,
 )
@@ -41,6 +44,10 @@ th, td {{ border: 1px solid #ddd; padding: 0.3rem 0.55rem; text-align: left; ver
 th {{ background: #f5f5f5; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 ul.criteria {{ margin: 0; padding-left: 1rem; }}
+ul.reasons {{ margin: 0.2rem 0 0; padding-left: 1rem; font-size: 0.85rem; }}
+td.scale {{ min-width: 11rem; }}
+tr.informational td {{ color: #9e9e9e; }}
+.history {{ display: block; margin-top: 0.3rem; color: #757575; font-size: 0.85rem; }}
 .badge {{ display: inline-block; padding: 0.05rem 0.5rem; border-radius: 0.7rem; color: #fff;
   font-size: 0.8rem; font-weight: 600; white-space: nowrap; }}
 .good {{ background: {GOOD}; }} .bad {{ background: {BAD}; }} .neutral {{ background: {NEUTRAL}; }}
@@ -60,10 +67,13 @@ def write_report(
     """Write ``<root>/report.html`` (and ``claims.csv``, ``runs.csv`` beside it).
 
     The page opens with the library and torch versions and the time of writing, then a
-    verdict table with one row per claim run linking to that claim's section: statement,
-    deviations, criteria, final metrics per seed and, with ``plots``, the figures.
-    Incomplete runs are shown as far as they exist; a root without claims gives a page
-    saying so. Nothing is printed.
+    verdict table with one row per paper and one column per scale (``quick``, ``paper``,
+    then any other scale found), each cell linking to its claim's section with the verdict,
+    the seeds and, when not reproduced, the unmet criteria; then the skipped claims with
+    their reasons; then a section per claim run: statement, deviations, criteria (the
+    informational ones greyed, each bar with its history and the paper's value and source),
+    final metrics per seed and, with ``plots``, the figures. Incomplete runs are shown as
+    far as they exist; a root without claims gives a page saying so. Nothing is printed.
 
     Args:
         root: the results root (``<root>/<slug>/<config_hash>/...``).
@@ -111,6 +121,7 @@ def _page(root: Path, claims: list[ClaimRun], title: str, plots: bool) -> str:
         body = (
             _summary(claims)
             + _verdict_table(claims, anchors)
+            + _skipped_list(claims, anchors)
             + "".join(_claim_section(c, a, plots) for c, a in zip(claims, anchors, strict=True))
         )
     else:
@@ -125,33 +136,53 @@ def _page(root: Path, claims: list[ClaimRun], title: str, plots: bool) -> str:
 
 
 def _summary(claims: list[ClaimRun]) -> str:
-    order = ("reproduced", "not reproduced", "inconclusive")
+    order = ("reproduced", "not reproduced", "inconclusive", SKIPPED)
     verdicts = sorted({c.verdict for c in claims}, key=lambda v: (order.index(v) if v in order else len(order), v))
     parts = ", ".join(f"{sum(c.verdict == v for c in claims)} {_e(v)}" for v in verdicts)
     return f"<p>{len(claims)} claim run{'s' if len(claims) != 1 else ''}: {parts}.</p>\n"
 
 
 def _verdict_table(claims: list[ClaimRun], anchors: list[str]) -> str:
-    rows = []
+    """One row per paper, one column per scale; a cell lists that scale's claim runs."""
+    known = ("quick", "paper")
+    found = {c.scale for c in claims}
+    scales = [s for s in known if s in found] + sorted(s for s in found if s not in known)
+    cells: dict[str, dict[str, list[str]]] = {}
+    titles: dict[str, str] = {}
     for claim, anchor in zip(claims, anchors, strict=True):
-        criteria = "".join(
-            f'<li class="text-{_tone(c.verdict)}">{_e(c.id)}: {_criterion_test(c)}</li>' for c in claim.criteria
-        )
-        rows.append(
-            '<tr class="claim-row">'
-            f'<td><a href="#{anchor}">{_e(claim.slug)}</a></td>'
-            f"<td>{_e(claim.title)}</td>"
-            f"<td>{_e(claim.scale)}</td>"
-            f"<td>{_seeds_cell(claim)}</td>"
-            f"<td>{_badge(claim.verdict)}</td>"
-            f'<td><ul class="criteria">{criteria}</ul></td>'
-            "</tr>\n"
-        )
+        cells.setdefault(claim.slug, {}).setdefault(claim.scale, []).append(_scale_entry(claim, anchor))
+        titles[claim.slug] = titles.get(claim.slug) or claim.title
+    rows = []
+    for slug, by_scale in cells.items():
+        entries = "".join(f'<td class="scale">{"".join(by_scale.get(s, [])) or "&mdash;"}</td>' for s in scales)
+        rows.append(f'<tr class="claim-row"><td>{_e(slug)}</td><td>{_e(titles[slug])}</td>{entries}</tr>\n')
+    head = "".join(f"<th>{_e(scale) or '?'}</th>" for scale in scales)
     return (
-        '<table id="verdicts">\n<thead><tr><th>claim</th><th>title</th><th>scale</th><th>seeds</th>'
-        "<th>verdict</th><th>criteria: value op threshold (paper)</th></tr></thead>\n"
+        f'<table id="verdicts">\n<thead><tr><th>claim</th><th>title</th>{head}</tr></thead>\n'
         f"<tbody>\n{''.join(rows)}</tbody>\n</table>\n"
     )
+
+
+def _scale_entry(claim: ClaimRun, anchor: str) -> str:
+    """A claim run in the verdict table: verdict badge (linking to its section), seeds, and why it is not reproduced."""
+    text = f'<div><a href="#{anchor}">{_badge(claim.verdict)}</a> <span class="muted">seeds {_seeds_cell(claim)}</span>'
+    if claim.verdict == SKIPPED:
+        text += f'<ul class="reasons"><li>{_e(claim.reason or "no reason recorded")}</li></ul>'
+    elif claim.judged and claim.verdict != "reproduced":
+        reasons = [criterion_reason(c) for c in unmet_criteria(claim.criteria)] or ["no unmet criterion recorded"]
+        text += '<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>"
+    return text + "</div>"
+
+
+def _skipped_list(claims: list[ClaimRun], anchors: list[str]) -> str:
+    skipped = [(c, a) for c, a in zip(claims, anchors, strict=True) if c.verdict == SKIPPED]
+    if not skipped:
+        return ""
+    items = "".join(
+        f'<li><a href="#{a}">{_e(c.slug)}</a> ({_e(c.scale)}): {_e(c.reason or "no reason recorded")}</li>\n'
+        for c, a in skipped
+    )
+    return f'<h2>Skipped claims</h2>\n<ul id="skipped">\n{items}</ul>\n'
 
 
 def _claim_section(claim: ClaimRun, anchor: str, plots: bool) -> str:
@@ -168,7 +199,10 @@ def _claim_section(claim: ClaimRun, anchor: str, plots: bool) -> str:
         f"<h2>{_e(claim.slug)}{': ' + _e(claim.title) if claim.title else ''} {_badge(claim.verdict)}</h2>\n",
         f'<p class="meta">{" &middot; ".join(meta)}</p>\n',
     ]
-    if not claim.judged:
+    if claim.verdict == SKIPPED:
+        reason = _e(claim.reason or "no reason recorded")
+        parts.append(f'<p><strong>Skipped</strong> (not run, not judged): <span class="text">{reason}</span></p>\n')
+    elif not claim.judged:
         parts.append('<p class="muted">No claim.json yet: the claim has not been judged; the runs so far follow.</p>\n')
     else:
         parts.append(f'<p><strong>Statement.</strong> <span class="text">{_e(claim.statement)}</span></p>\n')
@@ -199,23 +233,41 @@ def _criteria_table(criteria: Iterable[Criterion]) -> str:
     for c in criteria:
         per_seed = ", ".join(f"{_e(seed)}: {_fmt(value)}" for seed, value in c.per_seed.items())
         paper = _fmt(c.paper_value) + (f' <span class="muted">({_e(c.paper_source)})</span>' if c.paper_source else "")
+        test = _criterion_test(c, paper=False)
+        if c.bounds is not None:
+            test += f'<br><span class="muted">bounds [{_fmt(c.bounds[0])}, {_fmt(c.bounds[1])}]</span>'
+        if c.informational:
+            verdict = (
+                '<span class="badge neutral">informational</span>'
+                f'<br><span class="muted">bar {"met" if c.verdict == "reproduced" else "not met"}; '
+                "never decides the verdict</span>"
+            )
+        else:
+            verdict = _badge(c.verdict)
+        history = "".join(
+            f'<span class="history"><em>{label}:</em> {_e(text)}</span>'
+            for label, text in (("previous bar", c.previous), ("pilot", c.pilot))
+            if text
+        )
+        row_class = ' class="informational"' if c.informational else ""
         rows.append(
-            "<tr>"
+            f"<tr{row_class}>"
             f"<td><strong>{_e(c.id)}</strong><br>{_e(c.description)}</td>"
             f"<td>{_e(c.reduce)} of <code>{_e(c.metric)}</code></td>"
-            f"<td>{_criterion_test(c, paper=False)}</td>"
+            f"<td>{test}</td>"
+            f"<td>{paper}</td>"
             f'<td class="num">{_fmt(c.inconclusive)}</td>'
             f'<td class="num">{_fmt(c.mean)} &plusmn; {_fmt(c.std)}</td>'
             f"<td>{per_seed}</td>"
-            f"<td>{paper}</td>"
-            f"<td>{_badge(c.verdict)}</td>"
-            f'<td class="text">{_e(c.why)}</td>'
+            f"<td>{verdict}</td>"
+            f'<td class="text">{_e(c.why)}{history}</td>'
             "</tr>\n"
         )
     return (
         '<div class="scroll"><table>\n<thead><tr><th>criterion</th><th>over seeds</th>'
-        "<th>value op threshold</th><th>inconclusive bar</th><th>mean &plusmn; std</th>"
-        "<th>per seed</th><th>paper</th><th>verdict</th><th>why this threshold</th></tr></thead>\n"
+        "<th>value op threshold</th><th>paper (source)</th><th>inconclusive bar</th><th>mean &plusmn; std</th>"
+        "<th>per seed</th><th>verdict</th>"
+        "<th>why this threshold; its history</th></tr></thead>\n"
         f"<tbody>\n{''.join(rows)}</tbody>\n</table></div>\n"
     )
 
