@@ -53,13 +53,16 @@ def test_metrics_are_consistent_on_a_tiny_run():
 
 
 def test_without_the_prior_the_practice_claim_fails(tmp_path):
-    # Score weight 0 turns SGILO into its own no-prior ablation: p3 (SGILO <= 0.92 x the
-    # same sampler without the prior) must then fail, so the verdict is 'not reproduced'.
+    # Score weight 0 turns SGILO into its own no-prior ablation: p3 (SGILO below the same
+    # sampler without the prior, beyond the test images' noise) must then fail.
     config = PRESETS["quick"].with_overrides(["part=practice", "sgilo.lams=0,0", *TINY_PRACTICE])
     record = run_claim(PAPER, config, [0], tmp_path, "quick", quiet=True)
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["p3_prior_matters"]["value"] == pytest.approx(1.0, abs=0.05)
-    assert by_id["p3_prior_matters"]["verdict"] == NOT_REPRODUCED
+    # Without the prior the two samplers differ only by their noise draws: the ratio's interval
+    # over the test images must contain 1, so the interval criterion fails.
+    assert by_id["p3_prior_ci"]["value"] > 1.0
+    assert by_id["p3_prior_ci"]["verdict"] == NOT_REPRODUCED
     assert record["verdict"] == NOT_REPRODUCED
 
 
