@@ -11,6 +11,11 @@ next time); 3 for an unexpected error, a bug, reported with its traceback.
 
 ``icml22dl --help`` and ``icml22dl list`` import no paper and no torch, so they answer
 at once (``list`` reads :mod:`icml22dl.paper_index`).
+
+``icml22dl gpu-check --budget SECONDS`` probes every paper's ``paper`` preset for a share of
+the budget, runs the Adai / SGD-M / Adam CIFAR-10 headline with the time left and writes
+``gpu_check.json`` and ``gpu_check.md`` (:mod:`icml22dl.runner.gpu_check`); it exits 0 once
+they are written, 2 for a bad argument (or ``--device cuda`` without a CUDA device).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import math
 import os
 import sys
+import time
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -143,6 +149,15 @@ def _parser() -> argparse.ArgumentParser:
     readme.add_argument("--repo", default=".", help="repository root holding README.md and docs/verdicts.json")
     readme.add_argument("--check", action="store_true", help="exit 1 if the table is out of date; write nothing")
     data_commands.add_parser(sub)
+
+    gpu = sub.add_parser("gpu-check", help="time every paper's paper preset, then a headline run, within a budget")
+    gpu.add_argument("--budget", type=float, default=540.0, help="seconds for the whole check (default 540)")
+    gpu.add_argument("--device", default="auto", choices=DEVICES, help="where every config with a device computes")
+    gpu.add_argument("--out", default="results/gpu-check", help="folder of gpu_check.json and gpu_check.md")
+    gpu.add_argument("--max-steps", type=int, default=50, help="steps per paper's probe at most (default 50)")
+    gpu.add_argument("--only", default=None, help="comma-separated slugs (default: all)")
+    gpu.add_argument("--data-dir", default=None, help="data root (else $ICML22DL_DATA, else ~/.cache/icml22dl)")
+    gpu.add_argument("--fetch", action="store_true", help="download missing data (default: never; skip the paper)")
     return parser
 
 
@@ -375,6 +390,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "data":
         return data_commands.main(args)
+    if args.command == "gpu-check":
+        return _gpu_check(args)
 
     from icml22dl.papers import get_paper, list_papers
 
@@ -406,17 +423,48 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0 if verdict_of(records) == REPRODUCED else EXIT_NOT_REPRODUCED
 
 
+def _gpu_check(args: argparse.Namespace) -> int:
+    started = time.perf_counter()  # the budget counts from here: after start-up and parsing
+    from icml22dl.papers import get_paper, list_papers
+    from icml22dl.runner.gpu_check import run_gpu_check
+    from icml22dl.validation import check_int
+
+    check_int("--max-steps", args.max_steps, low=1)
+    if not (args.budget > 0 and math.isfinite(args.budget)):
+        raise ValueError(f"--budget={args.budget} must be a positive number of seconds")
+    if args.data_dir:
+        os.environ["ICML22DL_DATA"] = str(Path(args.data_dir).resolve())
+    check_root(Path(args.out))
+    papers = [get_paper(slug) for slug in (args.only.split(",") if args.only else list_papers())]
+    data_dir = args.data_dir or os.environ.get("ICML22DL_DATA") or None
+
+    def missing(slug: str) -> str | None:
+        return data_commands.ensure_data(slug, "paper", data_dir, offline=not args.fetch, quiet=True)
+
+    result = run_gpu_check(
+        papers,
+        budget=args.budget,
+        device=args.device,
+        out=Path(args.out),
+        max_steps=args.max_steps,
+        missing_data=missing,
+        started=started,
+    )
+    print(result.markdown_path.read_text())
+    print(f"gpu-check: {result.json_path} and {result.markdown_path} ({result.summary['wall_s']:.1f} s)")
+    return 0
+
+
 def _readme(args: argparse.Namespace) -> int:
     from icml22dl.papers import PAPERS
-    from icml22dl.report.readme import collect_verdicts, render_table, update_readme
+    from icml22dl.report.readme import collect_verdicts, merge_verdicts, render_table, update_readme
     from icml22dl.runner.store import write_json_atomic
 
     repo = Path(args.repo)
     verdicts_file = repo / "docs" / "verdicts.json"
     verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
     if args.root:
-        for slug, scales in collect_verdicts(Path(args.root)).items():
-            verdicts.setdefault(slug, {}).update(scales)
+        verdicts = merge_verdicts(verdicts, collect_verdicts(Path(args.root)))
     table = render_table(PAPERS, verdicts)
     if args.check:
         if table not in (repo / "README.md").read_text():

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
@@ -45,6 +46,12 @@ from icml22dl.validation import check_choice, check_int
 __all__ = ["Batch", "EvalResult", "FitResult", "NonFiniteLossError", "autocast", "evaluate", "fit"]
 
 SCHEDULER_INTERVALS = ("epoch", "step")
+
+#: ``hook(steps_done, epochs, batches_in_epoch)``, called by :func:`fit` before each step (and
+#: after its last one) while set; ``None`` by default. A bounded probe
+#: (:mod:`icml22dl.runner.gpu_check`) sets it to time the steps and to stop a run (by raising)
+#: when its time is up; a plain run never sets it.
+STEP_HOOK: ContextVar[Callable[[int, int, int], None] | None] = ContextVar("icml22dl_step_hook", default=None)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -252,6 +259,7 @@ def fit(
         raise ValueError(f"x and y differ in length: {len(x)} != {len(y)}")
     optimizers = [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else list(optimizer)
     result = FitResult()
+    hook = STEP_HOOK.get()
     epoch_range = range(1, epochs + 1)
     for epoch in progress(epoch_range) if progress is not None else epoch_range:
         model.train()
@@ -261,6 +269,8 @@ def fit(
         else:
             epoch_batches = list(batches(epoch))
         for idx in epoch_batches:
+            if hook is not None:
+                hook(result.steps, epochs, len(epoch_batches))
             idx = idx.to(x.device)
             result.steps += 1
             value = _step(model, optimizers, x, y, idx, loss_fn, augment, amp, chunk_size, result.steps)
@@ -273,6 +283,8 @@ def fit(
             scheduler.step()
         if on_epoch is not None:
             on_epoch(epoch, result)
+    if hook is not None and result.steps:
+        hook(result.steps, epochs, 0)
     return result
 
 
