@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -272,7 +273,7 @@ def escape_comparison(task: EscapeTask, seed: int, log: RunLog) -> dict[str, flo
     out: dict[str, float] = {}
     for k, name in enumerate(ESCAPE_METHODS):
         result = basin_escape(
-            lambda params, name=name: task.optimizer(name, params),
+            partial(task.optimizer, name),
             task.sharpness,
             barrier=task.barrier,
             noise_batch=task.noise_batch,
