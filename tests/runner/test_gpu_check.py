@@ -148,8 +148,10 @@ def test_run_gpu_check_stays_in_its_budget_with_one_row_per_paper(tmp_path: Path
 
 
 def test_max_steps_bounds_a_probe(tmp_path: Path) -> None:
-    result = run_gpu_check([_paper("fits")], budget=30.0, device="cpu", out=tmp_path, max_steps=5)
+    result = run_gpu_check([_paper("fits")], budget=30.0, device="auto", out=tmp_path, max_steps=5)
     assert result.papers[0]["steps"] == 5 and result.papers[0]["reason"] == "5 steps probed"
+    assert result.summary["device_requested"] == "auto"  # resolved in a forked process, never in this one
+    assert result.papers[0]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert result.summary["wall_s"] < 15  # the probe stopped early; the rest of the share is not waited for
 
 

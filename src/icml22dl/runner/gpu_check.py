@@ -196,13 +196,36 @@ class GpuCheckResult:
 
 
 def _config_device(config: Any, device: str) -> tuple[Any, str]:
-    """The config on ``device`` (when it has a device field) and the device it computes on."""
+    """The config on ``device`` (``cpu`` or ``cuda``, when it has a device field) and the device it computes on."""
     if hasattr(config, "device"):
-        config = config.replace(device=device)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return config, device
+        return config.replace(device=device), device
     return config, "cpu"
+
+
+def _cuda_device_name() -> str | None:
+    """The first CUDA device's name, or None, asked in a forked process.
+
+    The parent never initialises CUDA (``torch.cuda.is_available`` would, through ``cuInit``),
+    so the forked probes can.
+    """
+    if not torch.backends.cuda.is_built():
+        return None
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_send_cuda_name, args=(send,), daemon=True)
+    process.start()
+    send.close()
+    name = receive.recv() if receive.poll(120) else None
+    process.join(1)
+    if process.is_alive():
+        process.kill()
+    receive.close()
+    return name if isinstance(name, str) else None
+
+
+def _send_cuda_name(conn: Any) -> None:
+    conn.send(torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+    conn.close()
 
 
 def _amp(config: Any) -> bool | None:
@@ -440,9 +463,9 @@ def _headline_methods(metrics_file: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def _device_name(device: str) -> str:
-    if device != "cpu" and torch.cuda.is_available():
-        return f"cuda ({torch.cuda.get_device_name(0)})"
+def _device_name(device: str, cuda_name: str | None) -> str:
+    if device == "cuda":
+        return f"cuda ({cuda_name})"
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
@@ -463,7 +486,8 @@ def run_gpu_check(
     Args:
         papers: the papers to probe, in order (the headline uses the one whose slug is ``adai``).
         budget: seconds for the whole check, summaries included (from ``started``).
-        device: ``cpu``, ``cuda`` or ``auto``: every config with a device field computes there.
+        device: ``cpu``, ``cuda`` or ``auto`` (CUDA when there is a device): every config with a
+            device field computes there.
         out: folder for ``gpu_check.json``, ``gpu_check.md`` and the headline's metrics log.
         probe_share: the share of the budget for the probes (the rest: the headline run).
         max_steps: steps per probe at most (None: until its share is spent).
@@ -481,8 +505,10 @@ def run_gpu_check(
     started = time.perf_counter() if started is None else started
     if not budget > 0 or not 0 < probe_share <= 1:
         raise ValueError(f"--budget must be > 0 and the probe share in (0, 1]: {budget}, {probe_share}")
-    if device == "cuda" and not torch.cuda.is_available():
+    cuda_name = _cuda_device_name() if device != "cpu" else None
+    if device == "cuda" and cuda_name is None:
         raise ValueError("--device cuda: no CUDA device is available here (use --device cpu)")
+    requested, device = device, ("cuda" if cuda_name else "cpu") if device == "auto" else device
     margin = min(5.0, max(0.5, 0.03 * budget))
     end = started + budget - margin
     probes_end = started + probe_share * (budget - margin)
@@ -491,15 +517,15 @@ def run_gpu_check(
     for k, paper in enumerate(papers):
         now = time.perf_counter()
         share = max(probes_end - now, 0.0) / (len(papers) - k)
-        rows.append(_probe(paper, device, seed, now + share, max_steps, lambda slug: missing_data(slug)))
+        rows.append(_probe(paper, device, seed, now + share, max_steps, missing_data))
     by_slug = {paper.slug: paper for paper in papers}
     probe = next((row for row in rows if row["slug"] == HEADLINE["slug"]), None)
     headline = _headline(by_slug.get(HEADLINE["slug"]), probe, device, seed, end, out)
     summary = {
         "budget_s": budget,
         "wall_s": time.perf_counter() - started,
-        "device_requested": device,
-        "device": _device_name(device),
+        "device_requested": requested,
+        "device": _device_name(device, cuda_name),
         "probe_share": probe_share,
         "max_steps": max_steps,
         "seed": seed,
