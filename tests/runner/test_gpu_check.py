@@ -28,7 +28,7 @@ from icml22dl.train import STEP_HOOK, fit
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    mode: str = param("fit", choices=("fit", "loop", "hang", "fail", "short"), help="what the run does")
+    mode: str = param("fit", choices=("fit", "loop", "hang", "fail", "short", "headline"), help="what it does")
     epochs: int = param(1000, low=1, help="epochs of the fit call")
     amp: bool = param(False, help="autocast on CUDA")
     device: str = param("cpu", choices=("cpu", "cuda", "auto"), help="where to compute")
@@ -47,7 +47,13 @@ def _run(config: Config, seed: int, log: RunLog) -> dict[str, float]:
     x, y = torch.randn(64, 4, generator=gen), torch.randint(0, 2, (64,), generator=gen)
     model = torch.nn.Linear(4, 2)
     epochs = 2 if config.mode == "short" else config.epochs
-    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=epochs, batch_size=16, generator=gen)
+
+    def on_epoch(epoch: int, result: object) -> None:  # the adai paper's per-epoch record
+        if config.mode == "headline":
+            log.metrics(epoch, **{f"{name}/test_err": 0.5 / epoch for name in ("adai", "sgdm")})
+
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=epochs, batch_size=16, generator=gen,
+        on_epoch=on_epoch)  # fmt: skip
     return {"loss": 0.0}
 
 
@@ -153,6 +159,19 @@ def test_max_steps_bounds_a_probe(tmp_path: Path) -> None:
     assert result.summary["device_requested"] == "auto"  # resolved in a forked process, never in this one
     assert result.papers[0]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert result.summary["wall_s"] < 15  # the probe stopped early; the rest of the share is not waited for
+
+
+def test_the_headline_runs_the_epochs_that_fit_and_reads_their_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(HEADLINE, "epochs_field", "epochs")  # the toy's field (the adai paper's: cifar.epochs)
+    monkeypatch.setitem(HEADLINE, "paper_epochs", 7)  # at most this many epochs
+    result = run_gpu_check([_paper("adai", mode="headline")], budget=20.0, device="cpu", out=tmp_path, max_steps=5)
+    head = result.summary["headline"]
+    assert head["status"] == "finished" and head["epochs_planned"] == 7, head
+    assert head["methods"]["adai"] == {"epochs_reached": 7, "test_err": pytest.approx(50 / 7), "paper_test_err": 4.74}
+    assert head["methods"]["adam"]["epochs_reached"] == 0  # the toy logs no Adam
+    assert "| adai | 7 | 7.14 | 4.74 |" in result.markdown_path.read_text()
 
 
 def test_render_markdown_reports_the_headline_beside_the_paper() -> None:
