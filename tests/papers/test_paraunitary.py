@@ -83,8 +83,9 @@ def test_quick_claim_verdict_comes_from_the_run(tmp_path):
     by_id = {c["id"]: c for c in record["criteria"]}
     assert by_id["exact_singular_values"]["value"] == metrics["q41_max_sv_dev"]
     assert by_id["certificate_sound"]["value"] == metrics["q44_pgd_flips"]
-    # The speed ratio is reported but never decides the verdict (issue 14: load must not flip it).
-    assert by_id["faster_than_cayley"]["informational"]
+    # The cost clause is judged by a same-machine ratio of two layers' times, not a wall time.
+    assert by_id["faster_than_cayley"]["value"] == metrics["q45_time_ratio"]
+    assert not by_id["faster_than_cayley"]["informational"]
     deciding = [c for c in record["criteria"] if not c["informational"]]
     expected = REPRODUCED if all(c["verdict"] == REPRODUCED for c in deciding) else NOT_REPRODUCED
     assert record["verdict"] == expected
