@@ -1,1 +1,1 @@
-"""Tests of icml22dl.data (a package so that its basenames, e.g. test_registry.py, do not clash with other test folders)."""
+"""Tests of icml22dl.data (a package, so that basenames such as test_registry.py do not clash)."""

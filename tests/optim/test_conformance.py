@@ -18,9 +18,13 @@ torch.set_num_threads(1)
 # Constructor keywords per registered name; an optimizer that needs more than ``lr`` adds its entry here.
 KWARGS: dict[str, dict[str, Any]] = {
     "ema_momentum": {"lr": 0.1, "momentum": 0.9},
-    "adai": {"lr": 0.1}, "adaiw": {"lr": 0.1}, "adaiv2": {"lr": 0.1, "dampening": 0.5},
-    "efld": {"lr": 0.01, "alpha": 2.0}, "sgld": {"lr": 0.01, "std_coef": 0.5},
-    "noisy_sign_sgd": {"lr": 0.01, "alpha": 2.0}, "quantized_sgd": {"lr": 0.01, "alpha": 2.0},
+    "adai": {"lr": 0.1},
+    "adaiw": {"lr": 0.1},
+    "adaiv2": {"lr": 0.1, "dampening": 0.5},
+    "efld": {"lr": 0.01, "alpha": 2.0},
+    "sgld": {"lr": 0.01, "std_coef": 0.5},
+    "noisy_sign_sgd": {"lr": 0.01, "alpha": 2.0},
+    "quantized_sgd": {"lr": 0.01, "alpha": 2.0},
 }
 # Groups not independent by design: Adai pools its second moment over all groups; the EFLD samplers
 # share one noise stream. Samplers also move a parameter whose gradient is zero (it diffuses).
@@ -171,7 +175,11 @@ def test_none_and_zero_gradients(name: str) -> None:
     assert unused.grad is None and len(opt.state[unused]) == 0
     assert torch.equal(unused.detach(), torch.ones(3, dtype=torch.float64))
     assert name in SAMPLERS or torch.equal(zero.detach(), torch.ones(3, dtype=torch.float64))
-    assert torch.isfinite(zero).all() and torch.isfinite(used).all() and not torch.equal(used.detach(), torch.ones(3, dtype=torch.float64))
+    assert (
+        torch.isfinite(zero).all()
+        and torch.isfinite(used).all()
+        and not torch.equal(used.detach(), torch.ones(3, dtype=torch.float64))
+    )
     unused.grad = torch.ones(3, dtype=torch.float64)  # a parameter that gets a gradient later joins in
     opt.step()
     assert not torch.equal(unused.detach(), torch.ones(3, dtype=torch.float64))

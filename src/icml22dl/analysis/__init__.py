@@ -72,7 +72,7 @@ from icml22dl.analysis.lipschitz import (
     logit_margin,
     orthogonality_error,
 )
-from icml22dl.analysis.stats import sign_test
+from icml22dl.analysis.stats import sign_test, sign_test_greater
 from icml22dl.analysis.ufm import (
     UFMMSE,
     ExtendedUFM,
@@ -159,4 +159,5 @@ __all__ = [
     "certificate_violations",
     "certify_model",
     "sign_test",
+    "sign_test_greater",
 ]
