@@ -96,10 +96,14 @@ def test_paper_path_with_u_score_and_fresh_draws_runs():
     # The paper preset's code path (U-score selection, fresh X_bar per draw, input dropout
     # on every branch) at toy size.
     cvae = PRESETS["paper"].cvae.replace(epochs=(1,), batch=(64,), lr=(0.01,), u_passes=2, u_every=40, u_warmup=50)
-    config = PRESETS["paper"].replace(datasets=("cora",), samples=(2,), epochs=(2,), cvae=cvae, device="cpu")
+    gat = PRESETS["paper"].gat.replace(datasets=("cora",), epochs=2, samples=2, heads=1)
+    config = PRESETS["paper"].replace(
+        datasets=("cora",), samples=(2,), epochs=(2,), cvae=cvae, gat=gat, pairs=2, device="cpu"
+    )
     metrics = run(config, seed=0, log=null_log())
     assert metrics["cora_cvae_best_u_score"] <= 1e-6
     assert 0.0 <= metrics["cora_la_acc"] <= 1.0
+    assert 0.0 <= metrics["cora_lagat_acc"] <= 1.0 and metrics["la_minus_cons_lcb"] <= metrics["la_minus_cons"]
 
 
 @pytest.mark.slow
