@@ -589,7 +589,22 @@ def scaled_laplacian(
 
 
 def propagate(x: torch.Tensor, edge_index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """y_i = sum_{j -> i} v_ji x_j (a sparse matrix product with an edge list)."""
+    """y_i = sum_{j -> i} v_ji x_j: the sparse product of a weighted edge list with node features.
+
+    Args:
+        x: Node features ``[num_nodes, dim]``.
+        edge_index: ``[2, num_edges]`` (source row 0, target row 1).
+        values: One weight per edge.
+
+    References:
+        Message passing with a weighted adjacency (the product A^T x behind the Chebyshev
+        filters of Seo et al. 2018, GCRN, Eq. 8).
+
+    Example:
+        >>> x = torch.tensor([[1.0], [2.0], [4.0]])
+        >>> propagate(x, torch.tensor([[0, 1], [2, 2]]), torch.tensor([1.0, 0.5])).flatten().tolist()
+        [0.0, 0.0, 2.0]
+    """
     return torch.zeros_like(x).index_add_(0, edge_index[1], x[edge_index[0]] * values[:, None])
 
 
