@@ -457,12 +457,16 @@ def _gpu_check(args: argparse.Namespace) -> int:
 
 def _readme(args: argparse.Namespace) -> int:
     from icml22dl.papers import PAPERS
-    from icml22dl.report.readme import collect_verdicts, merge_verdicts, render_table, update_readme
+    from icml22dl.report.readme import collect_verdicts, merge_verdicts, not_run_records, render_table, update_readme
+    from icml22dl.runner.claims import tomllib
     from icml22dl.runner.store import write_json_atomic
 
     repo = Path(args.repo)
     verdicts_file = repo / "docs" / "verdicts.json"
     verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+    not_run_file = repo / "docs" / "paper_scale.toml"
+    if not_run_file.exists():  # settings timed but not run: their measured reason, unless a verdict exists
+        verdicts = merge_verdicts(verdicts, not_run_records(tomllib.loads(not_run_file.read_text())))
     if args.root:
         verdicts = merge_verdicts(verdicts, collect_verdicts(Path(args.root)))
     table = render_table(PAPERS, verdicts)

@@ -16,8 +16,10 @@ from icml22dl.report.readme import (
     DATA_BEGIN,
     DATA_END,
     END,
+    NOT_RUN,
     collect_verdicts,
     merge_verdicts,
+    not_run_records,
     render_data_table,
     render_table,
     update_readme,
@@ -174,3 +176,18 @@ def test_readme_data_table_is_up_to_date() -> None:
     # `icml22dl readme` writes it; `readme --check` covers the paper table only
     text = (REPO / "README.md").read_text()
     assert f"{DATA_BEGIN}\n{render_data_table()}\n{DATA_END}" in text
+
+
+def test_a_timed_but_not_run_setting_shows_its_measured_reason_until_a_verdict_exists():
+    table = {"toy": {"paper": {"reason": "over an hour per seed", "measured": "3.9 h per seed"}}}
+    records = not_run_records(table)
+    assert records["toy"]["paper"] == {
+        "verdict": NOT_RUN,
+        "seeds": [],
+        "reason": "over an hour per seed; measured: 3.9 h per seed",
+    }
+    judged = {"toy": {"paper": {"verdict": "not reproduced", "seeds": [0]}}}
+    assert merge_verdicts(judged, records)["toy"]["paper"]["verdict"] == "not reproduced"
+    assert merge_verdicts(records, judged)["toy"]["paper"]["verdict"] == "not reproduced"
+    with pytest.raises(ValueError, match=r"\[toy.paper\] needs a reason"):
+        not_run_records({"toy": {"paper": {"measured": "1 h"}}})

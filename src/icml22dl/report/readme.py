@@ -131,10 +131,38 @@ def merge_verdicts(
     for slug, scales in found.items():
         for scale, record in scales.items():
             kept = merged.get(slug, {}).get(scale)
-            if record.get("verdict") == SKIPPED and kept is not None and kept.get("verdict") in VERDICTS:
+            if record.get("verdict") in (SKIPPED, NOT_RUN) and kept is not None and kept.get("verdict") in VERDICTS:
                 continue
             merged.setdefault(slug, {})[scale] = dict(record)
     return {slug: dict(sorted(merged[slug].items())) for slug in sorted(merged)}
+
+
+#: The verdict of a scale that was measured but not run to the end (its reason says why).
+NOT_RUN = "not run"
+
+
+def not_run_records(table: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Records for settings that were timed but not run, from ``docs/paper_scale.toml``.
+
+    Each ``[<slug>.<scale>]`` entry says what was measured (``measured``) and why the setting
+    was not run here (``reason``); merged with :func:`merge_verdicts`, such a record never
+    replaces a judged verdict.
+
+    Example:
+        >>> records = not_run_records({"toy": {"paper": {"measured": "3.9 h per seed", "reason": "over an hour"}}})
+        >>> records["toy"]["paper"]["verdict"], records["toy"]["paper"]["reason"]
+        ('not run', 'over an hour; measured: 3.9 h per seed')
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for slug, scales in table.items():
+        for scale, entry in scales.items():
+            reason = " ".join(str(entry.get("reason", "")).split())
+            measured = " ".join(str(entry.get("measured", "")).split())
+            if not reason:
+                raise ValueError(f"paper_scale.toml [{slug}.{scale}] needs a reason")
+            text = f"{reason}; measured: {measured}" if measured else reason
+            records.setdefault(slug, {})[scale] = {"verdict": NOT_RUN, "seeds": [], "reason": text}
+    return records
 
 
 def _judged_record(claim: ClaimRun) -> dict[str, Any]:
@@ -213,6 +241,8 @@ def _cell(paper: Any, scale: str, record: Mapping[str, Any] | None) -> str:
     seeds = _seeds(record.get("seeds", []))
     if verdict == SKIPPED:
         return _md(f"skipped ({seeds}): {record.get('reason') or 'no reason recorded'}")
+    if verdict == NOT_RUN:
+        return _md(f"not run: {record.get('reason') or 'no reason recorded'}")
     parts = [f"**{_md(verdict)}** ({seeds})"]
     if verdict != REPRODUCED:
         reasons = _reasons(paper, scale, record)
