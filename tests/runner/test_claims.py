@@ -75,6 +75,20 @@ def test_a_bar_outside_the_metrics_range_is_rejected(op, threshold, message):
     assert crit(op=op, threshold=0.5, bounds=(0.0, 1.0)).bounds == (0.0, 1.0)
 
 
+def test_every_declared_range_leaves_the_targets_bars_crossable():
+    # A bar outside its metric's range would pass (or fail) every run: check both ends of each range.
+    checked = 0
+    for slug in load_targets():
+        for c in load_claim(slug).criteria:
+            if c.bounds is None:
+                continue
+            low, high = c.bounds
+            outcomes = {c.evaluate({0: low})["verdict"], c.evaluate({0: high})["verdict"]}
+            assert REPRODUCED in outcomes and outcomes - {REPRODUCED}, f"{slug}.{c.id}: bar {c.threshold} in {c.bounds}"
+            checked += 1
+    assert checked >= 50  # accuracies, AUROCs, p-values, shares: most bounded metrics declare their range
+
+
 def test_bad_criteria_are_rejected():
     with pytest.raises(ValueError, match="op='=='"):
         crit(op="==")
