@@ -39,12 +39,8 @@ def sign_test(only_a: int, only_b: int) -> float:
     """
     check_int("only_a", only_a, low=0)
     check_int("only_b", only_b, low=0)
-    n = only_a + only_b
-    if n == 0:
-        return 1.0
-    k = min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    # the smaller count's tail P(X <= min) equals, by symmetry, the larger count's P(X >= max)
+    return min(1.0, 2 * sign_test_greater(max(only_a, only_b), min(only_a, only_b)))
 
 
 def sign_test_greater(only_a: int, only_b: int) -> float:

@@ -317,6 +317,14 @@ def _encode(encoder: nn.Module, seq: torch.Tensor, groups: tuple[torch.Tensor, t
     return encoder(distinct)[inverse]
 
 
+def _read_out(h: torch.Tensor, signal: DynamicGraphSignal, readout: str, head: nn.Module) -> torch.Tensor:
+    """The time-and-graph models' output: ``head`` of the node states, mean-pooled per graph for ``"mean"``."""
+    if readout == "mean":
+        num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
+        h = mean_pool(h, signal.batch, num_graphs)
+    return head(h)
+
+
 class TimeThenGraph(nn.Module):
     """Time-then-graph (GRU-GCN): sequence encoders on node and edge histories, then one static GNN.
 
@@ -499,11 +507,7 @@ class GCNGRU(nn.Module):
 
     def forward(self, signal: DynamicGraphSignal) -> torch.Tensor:
         """(N, out_dim) for ``readout="node"``, (num_graphs, out_dim) for ``"mean"``."""
-        out = self.embed(signal)
-        if self.readout == "mean":
-            num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
-            out = mean_pool(out, signal.batch, num_graphs)
-        return self.head(out)
+        return _read_out(self.embed(signal), signal, self.readout, self.head)
 
 
 class EvolveGCNO(nn.Module):
@@ -549,13 +553,10 @@ class EvolveGCNO(nn.Module):
             w = signal.edge_weights[t] if signal.edge_weights is not None else None
             ei_n, w_n = gcn_norm(ei, w, signal.num_nodes, add_self_loops=True)
             x = self.lin(signal.features[t]) @ weight
-            h = self.act(torch.zeros_like(x).index_add_(0, ei_n[1], x[ei_n[0]] * w_n[:, None]))
+            h = self.act(propagate(x, ei_n, w_n))
         if h is None:
             raise ValueError("signal has no steps")
-        if self.readout == "mean":
-            num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
-            h = mean_pool(h, signal.batch, num_graphs)
-        return self.head(h)
+        return _read_out(h, signal, self.readout, self.head)
 
 
 def scaled_laplacian(
@@ -683,11 +684,7 @@ class GConvGRU(nn.Module):
 
     def forward(self, signal: DynamicGraphSignal) -> torch.Tensor:
         """(N, out_dim) for ``readout="node"``, (num_graphs, out_dim) for ``"mean"``."""
-        out = self.embed(signal)
-        if self.readout == "mean":
-            num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
-            out = mean_pool(out, signal.batch, num_graphs)
-        return self.head(out)
+        return _read_out(self.embed(signal), signal, self.readout, self.head)
 
 
 class EvolveGCNH(nn.Module):
@@ -749,10 +746,7 @@ class EvolveGCNH(nn.Module):
             h = self.act(propagate(x @ weight, ei_n, w_n))
         if h is None:
             raise ValueError("signal has no steps")
-        if self.readout == "mean":
-            num_graphs = 1 if signal.batch is None else int(signal.batch.max()) + 1
-            h = mean_pool(h, signal.batch, num_graphs)
-        return self.head(h)
+        return _read_out(h, signal, self.readout, self.head)
 
 
 @dataclass
