@@ -4,11 +4,8 @@ Tiny fake papers and a catalogue of test files are injected; every data root is 
 ``tmp_path`` (set through a restored ``ICML22DL_DATA``), and the only server is on 127.0.0.1.
 """
 
-import functools
 import hashlib
-import http.server
 import json
-import threading
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +15,7 @@ from icml22dl.data.catalog import CATALOG, DataFile, DataSet
 from icml22dl.papers import PAPERS
 from icml22dl.report.aggregate import load_claims
 from icml22dl.runner import Claim, Criterion, ExperimentConfig, Paper, RunLog, param
+from tests.data.local_http import serve_tree
 
 GOOD = b"toy data\n" * 100
 
@@ -61,20 +59,8 @@ def mirror(tmp_path):
     (tree / "toyset").mkdir(parents=True)
     for name in ("a.bin", "b.bin"):
         (tree / "toyset" / name).write_bytes(GOOD)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tree)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_tree(tree) as url:
+        yield url
 
 
 def _lines(text: str, word: str) -> list[str]:

@@ -5,11 +5,8 @@ The server (``http.server`` in a thread, ephemeral port) serves a small fixture 
 127.0.0.1 and nothing is written into the data root (each test's data dir is in tmp_path).
 """
 
-import functools
 import gzip
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from icml22dl.data import catalog
 from icml22dl.data.catalog import CATALOG, DataFile, DataSet
 from icml22dl.data.checksums import ChecksumError
 from icml22dl.data.download import DownloadError, fetch_file, fetch_sets, mirror_from_env, source_url
+from tests.data.local_http import QuietHandler, serve_tree
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, several chunks
 JSON = b'{"y": [[1, 2], [3, 4]]}\n' * 1000
@@ -27,11 +25,8 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(QuietHandler):
     """Serves the fixture tree; ``/cut/<path>`` announces the full length, sends half, then closes."""
-
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         if not self.path.startswith("/cut/"):
@@ -54,15 +49,8 @@ def server(tmp_path):
     (tree / "toy" / "blob.bin").write_bytes(PAYLOAD)
     (tree / "toy" / "bad.bin").write_bytes(PAYLOAD[::-1])
     (tree / "raw" / "data.json").write_bytes(JSON)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(tree)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_tree(tree, _Handler) as url:
+        yield url
 
 
 def _blob(url: str, relpath: str = "toy/blob.bin") -> DataFile:
